@@ -1,0 +1,47 @@
+# kyso — see README.md. `make test` is what CI runs (through .ci/run).
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+# Where `make demo` keeps its development token and test PKI between runs.
+KYSO_DEV_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/kyso/dev
+
+.PHONY: all build test test-go cross lint bench demo deps clean
+
+all: build
+
+build:
+	$(GO) build -o bin/kyso ./cmd/kyso
+
+# Installs missing system packages (softhsm2, opensc, poppler-utils, qpdf,
+# libnss3-tools, gcc, mingw-w64), then runs every test with the race
+# detector and cross-builds the Windows binary.
+test: deps test-go cross
+
+deps:
+	@scripts/install-deps.sh test
+
+test-go:
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+# Windows keeps compiling although no Windows machine runs the tests.
+cross:
+	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows GOARCH=amd64 \
+		$(GO) build -o bin/kyso.exe ./cmd/kyso
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# Creates (or reuses) the development token with test certificates and lists
+# it. Without root to install SoftHSM it falls back to a PKCS#12 key store.
+demo:
+	@scripts/install-deps.sh demo || echo "kyso: SoftHSM could not be installed; the demo uses a PKCS#12 key store instead." >&2
+	$(GO) run ./cmd/kyso demo --dir "$(KYSO_DEV_DIR)"
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the system packages kyso's tests and demo need, skipping those
+# already present. Usage: scripts/install-deps.sh [test|demo]
+#
+# It only ever installs Debian packages by name. Where it cannot (not root
+# and no sudo, or not a Debian-like system) it prints exactly what to install
+# and exits 1, so `make test` fails loudly instead of skipping tests.
+set -euo pipefail
+
+purpose=${1:-test}
+
+# command-or-file to check -> Debian package that provides it
+declare -A need=(
+  [softhsm2-util]=softhsm2
+  [pkcs11-tool]=opensc
+  [pdfsig]=poppler-utils
+  [qpdf]=qpdf
+  [certutil]=libnss3-tools
+  [openssl]=openssl
+  [cc]=gcc
+  [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64
+)
+if [ "$purpose" = demo ]; then
+  # The demo needs only the development token; the PKCS#12 fallback covers
+  # the rest when even that cannot be installed.
+  need=([softhsm2-util]=softhsm2 [pkcs11-tool]=opensc)
+fi
+
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+# SoftHSM's module can be present without softhsm2-util on some systems and
+# vice versa; the module is what the tests load.
+if ! ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so >/dev/null 2>&1; then
+  missing+=(softhsm2)
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "kyso: missing packages: ${missing[*]}" >&2
+  echo "kyso: this is not a Debian-like system; install the equivalents of these Debian packages and run again." >&2
+  exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo -n)
+  else
+    echo "kyso: missing packages: ${missing[*]}" >&2
+    echo "kyso: not root and no passwordless sudo; run as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "kyso: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
