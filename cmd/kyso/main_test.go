@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/kyso-vn/kyso/internal/devpki"
+	"github.com/kyso-vn/kyso/internal/softhsm"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"kyso": main})
+}
+
+// TestScripts runs the CLI scenarios in testdata/script, one file each, the
+// way age tests its CLI. Scripts see a SoftHSM token "kyso-cli" holding the
+// test personal and organisation certificates:
+//
+//	$SOFTHSM2_CONF    the token's configuration
+//	$SOFTHSM_MODULE   libsofthsm2.so
+//	$P12              a PKCS#12 file (password in $P12PASS, a file)
+func TestScripts(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	env, err := softhsm.New(filepath.Join(dir, "softhsm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.InitToken(ctx, "kyso-cli", "12345678", "123456"); err != nil {
+		t.Fatal(err)
+	}
+	module, err := softhsm.ModulePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the provisioning below loads SoftHSM in this process; the
+	// scripts' kyso processes load it themselves.
+	t.Setenv(softhsm.ConfEnvVar, env.ConfPath)
+	pki, err := devpki.New(devpki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devpki.ProvisionToken(module, "kyso-cli", "123456", pki, []devpki.KeySpec{
+		{Label: "personal", ID: []byte{1}, Kind: devpki.RSA2048, Profile: devpki.Personal()},
+		{Label: "organisation", ID: []byte{2}, Kind: devpki.ECP256, Profile: devpki.Organisation()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := devpki.GenerateSoftKey(devpki.RSA2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pki.Issue(devpki.Organisation(), key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p12 := filepath.Join(dir, "org.p12")
+	if err := devpki.WritePKCS12(p12, key, cert, pki.Chain(), "mật-khẩu"); err != nil {
+		t.Fatal(err)
+	}
+	pass := filepath.Join(dir, "pass.txt")
+	if err := os.WriteFile(pass, []byte("mật-khẩu\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv(softhsm.ConfEnvVar, env.ConfPath)
+			e.Setenv("SOFTHSM_MODULE", module)
+			e.Setenv("P12", p12)
+			e.Setenv("P12PASS", pass)
+			e.Setenv("KYSO_LANG", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits": cmdExits,
+		},
+	})
+}
+
+// cmdExits runs a command and checks its exact exit code:
+//
+//	exits 3 kyso tokens --module /nope.so
+//
+// stdout and stderr are kept for the assertions that follow.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE COMMAND [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
