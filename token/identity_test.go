@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kyso-vn/kyso/internal/i18n"
 	"github.com/miekg/pkcs11"
 )
 
@@ -139,5 +140,18 @@ func TestCodeForRV(t *testing.T) {
 	e.PIN = &PINStatus{FinalTry: true}
 	if got := e.Error(); got != `token: login: PIN_INCORRECT (token "tok") [CKR_PIN_INCORRECT], 1 PIN tries left` {
 		t.Errorf("Error() = %s", got)
+	}
+}
+
+// Every code the layer can return has a user-facing message: the CLI and the
+// agent show them to people.
+func TestEveryCodeHasAMessage(t *testing.T) {
+	codes := []Code{CodePINIncorrect, CodePINLocked, CodePINExpired, CodePINInvalid, CodeTokenAbsent,
+		CodeTokenRemoved, CodeKeyNotFound, CodeCertificateNotFound, CodeMechanismNotSupported,
+		CodeFunctionFailed, CodeCancelled, CodeModuleLoadFailed, CodePasswordIncorrect, CodeBadRequest}
+	for _, c := range codes {
+		if !i18n.Has("err." + string(c)) {
+			t.Errorf("no message for %s", c)
+		}
 	}
 }

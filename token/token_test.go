@@ -508,3 +508,35 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestSessionReusedUntilLocked(t *testing.T) {
+	m := newManager(t, fx.softhsm)
+	lockAll(t, m)
+	c, tok := certOn(t, m, "kyso-main", "personal-ec")
+	pins := newPINCounter(userPIN)
+	s, err := m.SignerOn(testContext(t), tok.ID, c.Handle, pins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func() {
+		t.Helper()
+		if _, err := s.SignContext(testContext(t), digestOf(crypto.SHA256, "x"), crypto.SHA256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign()
+	sign()
+	if got := pins.calls.Load(); got != 1 {
+		t.Fatalf("PIN asked %d times for two signatures, want 1", got)
+	}
+	if err := m.Lock(testContext(t), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	sign()
+	if got := pins.calls.Load(); got != 2 {
+		t.Fatalf("PIN asked %d times after locking, want 2", got)
+	}
+	if err := m.Lock(testContext(t), "no-such-token"); !errors.Is(err, ErrTokenAbsent) {
+		t.Fatalf("Lock(unknown) = %v, want TOKEN_ABSENT", err)
+	}
+}
