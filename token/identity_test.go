@@ -155,3 +155,24 @@ func TestEveryCodeHasAMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestECPointBytes(t *testing.T) {
+	// Bare points whose first coordinate byte makes them look like DER
+	// (0x04 = OCTET STRING, then a plausible length) must stay bare.
+	for _, size := range []int{65, 97, 133} {
+		for _, second := range []byte{byte(size - 2), 0x3f, 0x00, 0x81} {
+			bare := make([]byte, size)
+			bare[0], bare[1] = 4, second
+			if got := ecPointBytes(bare); len(got) != size {
+				t.Errorf("bare %d-byte point with second byte %#x unwrapped to %d bytes", size, second, len(got))
+			}
+			wrapped, err := asn1.Marshal(bare)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ecPointBytes(wrapped); len(got) != size || got[1] != second {
+				t.Errorf("wrapped %d-byte point decoded to %d bytes", size, len(got))
+			}
+		}
+	}
+}

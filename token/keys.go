@@ -50,10 +50,18 @@ func publicFingerprint(pub any) []byte {
 }
 
 // ecPointBytes unwraps CKA_EC_POINT, which the standard says is a DER OCTET
-// STRING but which some modules return as the bare point.
+// STRING but which some modules return as the bare point. A bare point
+// starts with 0x04, the OCTET STRING tag, so it is recognised by its length
+// (uncompressed P-256, P-384, P-521), which no wrapped point can have.
 func ecPointBytes(v []byte) []byte {
+	if len(v) > 0 && v[0] == 4 {
+		switch len(v) {
+		case 65, 97, 133:
+			return v
+		}
+	}
 	var inner []byte
-	if rest, err := asn1.Unmarshal(v, &inner); err == nil && len(rest) == 0 && len(inner) > 0 && inner[0] == 4 {
+	if rest, err := asn1.Unmarshal(v, &inner); err == nil && len(rest) == 0 {
 		return inner
 	}
 	return v

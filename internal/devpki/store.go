@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kyso-vn/kyso/internal/atomicfile"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -81,7 +82,7 @@ func (p *PKI) Save(dir string) error {
 		{StateFile, append(stateJSON, '\n'), 0o600},
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return fmt.Errorf("devpki: save PKI: %s: %w", f.name, err)
 		}
 	}
@@ -257,39 +258,10 @@ func WritePKCS12(path string, key crypto.Signer, cert *x509.Certificate, chain [
 	if err != nil {
 		return fmt.Errorf("devpki: write PKCS#12 %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("devpki: write PKCS#12 %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it into place, so readers never see a partial file. The temporary file is
-// created with mode 0600 before any data is written, so secrets are never
-// world-readable even briefly.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // hexID renders a PKCS#11 CKA_ID for messages.

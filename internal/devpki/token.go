@@ -432,10 +432,15 @@ func ecPublicKey(curve elliptic.Curve, point []byte) (*ecdsa.PublicKey, error) {
 	if curve == nil {
 		return nil, errors.New("unknown curve")
 	}
+	// A bare uncompressed point starts with 0x04, which is also the DER tag
+	// of an OCTET STRING, so decide by length: a bare point is exactly
+	// 1 + 2×(coordinate size) bytes; a wrapped one is longer.
 	raw := point
-	var inner []byte
-	if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
-		raw = inner
+	if size := 1 + 2*((curve.Params().BitSize+7)/8); len(point) != size {
+		var inner []byte
+		if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
+			raw = inner
+		}
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(curve, raw)
 	if err != nil {

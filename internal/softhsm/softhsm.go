@@ -58,6 +58,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/kyso-vn/kyso/internal/atomicfile"
 )
 
 // ConfEnvVar is the environment variable SoftHSM 2 reads its configuration
@@ -167,7 +169,7 @@ func New(dir string) (*Env, error) {
 		return nil, fmt.Errorf("softhsm: restrict token directory: %w", err)
 	}
 	e := &Env{Dir: abs, ConfPath: filepath.Join(abs, "softhsm2.conf")}
-	if err := writeFileAtomic(e.ConfPath, []byte(e.conf()), 0o600); err != nil {
+	if err := atomicfile.WriteFile(e.ConfPath, []byte(e.conf()), 0o600); err != nil {
 		return nil, fmt.Errorf("softhsm: write %s: %w", e.ConfPath, err)
 	}
 	return e, nil
@@ -410,31 +412,4 @@ func validateLabel(label string) error {
 		return errors.New("label must not start or end with spaces")
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it into place, so a crash never leaves a half-written file behind.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
