@@ -20,6 +20,7 @@ const (
 	exitFailure  = 1 // the command ran and failed (message on stderr)
 	exitUsage    = 2 // bad flags or arguments
 	exitNoModule = 3 // no PKCS#11 module (nor key file) could be loaded
+	exitToken    = 3 // signing: a token, certificate or PIN problem
 	exitBadFile  = 4 // a key file could not be opened (wrong password, unreadable)
 )
 
@@ -40,6 +41,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"tokens", [2]string{"liệt kê thư viện PKCS#11, token và chứng thư số", "list PKCS#11 modules, tokens and certificates"}, runTokens},
+		{"sign", [2]string{"ký số tệp PDF (PAdES) bằng token hoặc tệp PKCS#12", "sign PDF files (PAdES) with a token or a PKCS#12 file"}, runSign},
+		{"sign-hash", [2]string{"tạo chữ ký CMS trên giá trị băm do máy chủ chuẩn bị", "make a CMS signature over a digest a server prepared"}, runSignHash},
+		{"pdf", [2]string{"ký theo chế độ băm: pdf prepare, pdf embed", "hash mode: pdf prepare, pdf embed"}, runPDF},
 		{"demo", [2]string{"tạo token phát triển với chứng thư thử nghiệm và liệt kê", "create the development token with test certificates and list it"}, runDemo},
 		{"version", [2]string{"in phiên bản", "print the version"}, runVersion},
 	}

@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/kyso-vn/kyso/internal/devpki"
+	"github.com/kyso-vn/kyso/internal/pdfcheck"
 	"github.com/kyso-vn/kyso/internal/softhsm"
+	"github.com/kyso-vn/kyso/internal/tsatest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -25,6 +27,11 @@ func TestMain(m *testing.M) {
 //	$SOFTHSM2_CONF    the token's configuration
 //	$SOFTHSM_MODULE   libsofthsm2.so
 //	$P12              a PKCS#12 file (password in $P12PASS, a file)
+//	$PIN_FILE         the token's user PIN
+//	$LETTER           a sample Vietnamese decision (testdata/sample)
+//	$PERSONAL_CERT    the personal certificate and its intermediate, PEM
+//	$NSSDB            an NSS database trusting the test root, for pdfsig
+//	$TSA_URL          a local RFC 3161 timestamp authority
 func TestScripts(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -46,12 +53,27 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := devpki.ProvisionToken(module, "kyso-cli", "123456", pki, []devpki.KeySpec{
+	provisioned, err := devpki.ProvisionToken(module, "kyso-cli", "123456", pki, []devpki.KeySpec{
 		{Label: "personal", ID: []byte{1}, Kind: devpki.RSA2048, Profile: devpki.Personal()},
 		{Label: "organisation", ID: []byte{2}, Kind: devpki.ECP256, Profile: devpki.Organisation()},
-	}); err != nil {
+	}, devpki.WithIntermediateCert(""))
+	if err != nil {
 		t.Fatal(err)
 	}
+	personalPEM := filepath.Join(dir, "personal.pem")
+	if err := os.WriteFile(personalPEM, devpki.EncodeCertificatesPEM(provisioned[0].Cert, pki.Intermediate.Cert), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pinFile := filepath.Join(dir, "pin.txt")
+	if err := os.WriteFile(pinFile, []byte("123456\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	letter, err := filepath.Abs("../../testdata/sample/quyet-dinh.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nss := pdfcheck.NewNSSDB(t, pki.Root.Cert)
+	tsa := tsatest.Start(t, pki, tsatest.Options{})
 	key, err := devpki.GenerateSoftKey(devpki.RSA2048)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +100,12 @@ func TestScripts(t *testing.T) {
 			e.Setenv("P12", p12)
 			e.Setenv("P12PASS", pass)
 			e.Setenv("KYSO_LANG", "")
+			e.Setenv("KYSO_PIN", "")
+			e.Setenv("PIN_FILE", pinFile)
+			e.Setenv("LETTER", letter)
+			e.Setenv("PERSONAL_CERT", personalPEM)
+			e.Setenv("NSSDB", "sql:"+nss.Dir)
+			e.Setenv("TSA_URL", tsa.URL)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

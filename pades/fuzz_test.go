@@ -1,0 +1,52 @@
+package pades
+
+import (
+	"bytes"
+	"os"
+	"testing"
+	"time"
+)
+
+// memOutput is an in-memory Output.
+type memOutput struct{ b []byte }
+
+func (m *memOutput) Write(p []byte) (int, error) { m.b = append(m.b, p...); return len(p), nil }
+
+func (m *memOutput) WriteAt(p []byte, off int64) (int, error) {
+	if need := int(off) + len(p); need > len(m.b) {
+		m.b = append(m.b, make([]byte, need-len(m.b))...)
+	}
+	copy(m.b[off:], p)
+	return len(p), nil
+}
+
+// FuzzSign feeds arbitrary bytes to the reader and the signer. Whatever the
+// input, signing either fails with an error or produces a file that starts
+// with the input and can itself be read and signed again.
+func FuzzSign(f *testing.F) {
+	for _, s := range fx.samples {
+		if data, err := os.ReadFile(s.Path); err == nil && len(data) < 2<<20 {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("%PDF-1.7\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		opts := baseOptions()
+		opts.Time = time.Unix(1795000000, 0)
+		var out memOutput
+		_, err := Sign(t.Context(), bytes.NewReader(data), int64(len(data)), &out, fx.ecdsa.key, fx.ecdsa.cert, opts)
+		if err != nil {
+			if CodeOf(err) == "" {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if !bytes.HasPrefix(out.b, data) {
+			t.Fatal("the input is not a prefix of the output")
+		}
+		if err := Check(bytes.NewReader(out.b), int64(len(out.b))); err != nil {
+			t.Fatalf("the signed output cannot be read again: %v", err)
+		}
+	})
+}
