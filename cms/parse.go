@@ -35,9 +35,12 @@ type SignedData struct {
 	Detached bool
 	// Certificates are the certificates the structure carries, in order.
 	// Entries that are not X.509 certificates, or that crypto/x509 cannot
-	// parse, are skipped.
-	Certificates []*x509.Certificate
-	Signers      []*SignerInfo
+	// parse (it refuses e.g. negative serial numbers), are skipped;
+	// RawCertificates has the DER of every X.509 entry, parsed or not, so
+	// a verifier can say why a signer certificate is missing.
+	Certificates    []*x509.Certificate
+	RawCertificates [][]byte
+	Signers         []*SignerInfo
 }
 
 // SignerInfo is one parsed signer. Parsing records what the structure
@@ -175,6 +178,7 @@ func parse(der []byte, depth int) (*SignedData, error) {
 		if tag != cbasn1.SEQUENCE {
 			continue // attribute certificates and other formats
 		}
+		sd.RawCertificates = append(sd.RawCertificates, bytes.Clone(elem))
 		if c, err := x509.ParseCertificate(elem); err == nil {
 			sd.Certificates = append(sd.Certificates, c)
 		}
@@ -358,12 +362,43 @@ func findCertificate(certs []*x509.Certificate, si *SignerInfo) *x509.Certificat
 				return c
 			}
 		case si.SerialNumber != nil:
-			if c.SerialNumber.Cmp(si.SerialNumber) == 0 && bytes.Equal(c.RawIssuer, si.IssuerRaw) {
+			if c.SerialNumber.Cmp(si.SerialNumber) == 0 && sameName(c.RawIssuer, si.IssuerRaw) {
 				return c
 			}
 		}
 	}
 	return nil
+}
+
+// sameName compares two DER Names: byte for byte, or else attribute by
+// attribute by value, because some signers re-encode the issuer (e.g. a
+// UTF8String as PrintableString) when they copy it into the SignerInfo.
+func sameName(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var ra, rb pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(a, &ra); err != nil || len(rest) != 0 {
+		return false
+	}
+	if rest, err := asn1.Unmarshal(b, &rb); err != nil || len(rest) != 0 {
+		return false
+	}
+	if len(ra) != len(rb) {
+		return false
+	}
+	for i := range ra {
+		if len(ra[i]) != len(rb[i]) {
+			return false
+		}
+		for j := range ra[i] {
+			x, y := ra[i][j], rb[i][j]
+			if !x.Type.Equal(y.Type) || fmt.Sprint(x.Value) != fmt.Sprint(y.Value) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // attribute is one decoded Attribute: its type and the DER of each value.
@@ -700,7 +735,7 @@ func (s *SignerInfo) CheckSigningCertificate() error {
 		if id.SerialNumber.Cmp(s.Certificate.SerialNumber) != 0 {
 			return fmt.Errorf("cms: check signing certificate: %w: serial number differs", ErrCertificateMismatch)
 		}
-		if id.Issuer != nil && !bytes.Equal(id.Issuer, s.Certificate.RawIssuer) {
+		if id.Issuer != nil && !sameName(id.Issuer, s.Certificate.RawIssuer) {
 			return fmt.Errorf("cms: check signing certificate: %w: issuer differs", ErrCertificateMismatch)
 		}
 	}

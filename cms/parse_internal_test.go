@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"math/big"
@@ -173,6 +174,30 @@ func TestParseVariants(t *testing.T) {
 			wantAlg: x509.ECDSAWithSHA256,
 		},
 		{
+			name: "re-encoded issuer", der: ecDER, cert: ecCert,
+			rewrite: func(t *testing.T, f []element) []element {
+				// encoding/asn1 writes the ASCII organisation as a
+				// PrintableString where the certificate has UTF8String.
+				var rdns pkix.RDNSequence
+				if _, err := asn1.Unmarshal(ecCert.RawIssuer, &rdns); err != nil {
+					t.Fatal(err)
+				}
+				name, err := asn1.Marshal(rdns)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Equal(name, ecCert.RawIssuer) {
+					t.Fatal("re-encoding did not change the issuer")
+				}
+				f[1] = tlv(t, cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddBytes(name)
+					b.AddASN1BigInt(ecCert.SerialNumber)
+				})
+				return f
+			},
+			wantAlg: x509.ECDSAWithSHA256,
+		},
+		{
 			name: "sha256WithRSAEncryption", der: rsaDER, cert: rsaCert,
 			rewrite: func(t *testing.T, f []element) []element {
 				f[4] = algField([]int{1, 2, 840, 113549, 1, 1, 11}, true)(t)
@@ -330,5 +355,34 @@ func TestParseRejects(t *testing.T) {
 				t.Error("Parse accepted it")
 			}
 		})
+	}
+}
+
+func TestSameName(t *testing.T) {
+	name := func(t *testing.T, cn string, tag int) []byte {
+		t.Helper()
+		der, err := asn1.Marshal(pkix.RDNSequence{{{
+			Type:  asn1.ObjectIdentifier{2, 5, 4, 3},
+			Value: asn1.RawValue{Tag: tag, Bytes: []byte(cn)},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	tests := []struct {
+		name string
+		a, b []byte
+		want bool
+	}{
+		{"identical", name(t, "CA", asn1.TagUTF8String), name(t, "CA", asn1.TagUTF8String), true},
+		{"string type differs", name(t, "CA", asn1.TagUTF8String), name(t, "CA", asn1.TagPrintableString), true},
+		{"value differs", name(t, "CA", asn1.TagUTF8String), name(t, "CB", asn1.TagUTF8String), false},
+		{"garbage", []byte{0x30, 0x01}, name(t, "CA", asn1.TagUTF8String), false},
+	}
+	for _, tt := range tests {
+		if got := sameName(tt.a, tt.b); got != tt.want {
+			t.Errorf("%s: sameName = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -65,7 +65,7 @@ func TestSignVerify(t *testing.T) {
 			if !sd.Detached || sd.Content != nil || sd.ContentType.String() != "1.2.840.113549.1.7.1" {
 				t.Errorf("want detached id-data, got detached=%v content type %v", sd.Detached, sd.ContentType)
 			}
-			if len(sd.Certificates) != 2 || !sd.Certificates[0].Equal(cert) || !sd.Certificates[1].Equal(pki.Intermediate.Cert) {
+			if len(sd.Certificates) != 2 || len(sd.RawCertificates) != 2 || !sd.Certificates[0].Equal(cert) || !sd.Certificates[1].Equal(pki.Intermediate.Cert) {
 				t.Errorf("certificates: want signer then intermediate, got %d", len(sd.Certificates))
 			}
 			if len(sd.Signers) != 1 {

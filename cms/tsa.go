@@ -252,6 +252,10 @@ func (t *TSA) check(ts *Timestamp, h crypto.Hash, imprint []byte, nonce *big.Int
 	if ts.Nonce == nil || ts.Nonce.Cmp(nonce) != 0 {
 		return nil, fmt.Errorf("token nonce %v is not the one sent (%v)", ts.Nonce, nonce)
 	}
+	if len(t.Policy) > 0 && !ts.Policy.Equal(t.Policy) {
+		// RFC 3161 2.4.2: a TSA that cannot honour reqPolicy must reject.
+		return nil, fmt.Errorf("token policy %v is not the requested %v", ts.Policy, t.Policy)
+	}
 	if err := ts.Verify(data); err != nil {
 		return nil, err
 	}

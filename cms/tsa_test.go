@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -25,14 +26,16 @@ func TestAddTimestamp(t *testing.T) {
 		name         string
 		server       tsatest.Options
 		hash         crypto.Hash
+		policy       asn1.ObjectIdentifier
 		wantWarnings int
 	}{
-		{"rsa-tsa", tsatest.Options{}, 0, 0},
-		{"ecdsa-tsa-sha384", tsatest.Options{KeyKind: devpki.ECP256}, crypto.SHA384, 0},
-		{"sha512", tsatest.Options{}, crypto.SHA512, 0},
-		{"granted-with-mods", tsatest.Options{Status: 1}, 0, 0},
-		{"slow", tsatest.Options{Delay: 300 * time.Millisecond}, 0, 0},
-		{"non-critical-eku", tsatest.Options{NonCriticalEKU: true}, 0, 1},
+		{name: "rsa-tsa"},
+		{name: "ecdsa-tsa-sha384", server: tsatest.Options{KeyKind: devpki.ECP256}, hash: crypto.SHA384},
+		{name: "sha512", hash: crypto.SHA512},
+		{name: "granted-with-mods", server: tsatest.Options{Status: 1}},
+		{name: "slow", server: tsatest.Options{Delay: 300 * time.Millisecond}},
+		{name: "policy", policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 7}},
+		{name: "non-critical-eku", server: tsatest.Options{NonCriticalEKU: true}, wantWarnings: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +50,7 @@ func TestAddTimestamp(t *testing.T) {
 			tsa := &cms.TSA{
 				URL:       srv.URL,
 				Hash:      tt.hash,
+				Policy:    tt.policy,
 				Roots:     pki.Roots(),
 				Timeout:   10 * time.Second,
 				OnAttempt: func(n int, err error) { attempts = append(attempts, n) },
@@ -85,6 +89,9 @@ func TestAddTimestamp(t *testing.T) {
 			}
 			if ts.HashAlgorithm != wantHash || ts.Nonce == nil || ts.Serial == nil || len(ts.Policy) == 0 || ts.Accuracy != time.Second {
 				t.Errorf("token fields: hash %v nonce %v serial %v policy %v accuracy %v", ts.HashAlgorithm, ts.Nonce, ts.Serial, ts.Policy, ts.Accuracy)
+			}
+			if tsa.Policy != nil && !ts.Policy.Equal(tsa.Policy) {
+				t.Errorf("policy %v, want the requested %v", ts.Policy, tsa.Policy)
 			}
 			if ts.Certificate == nil || !ts.Certificate.Equal(srv.Cert) {
 				t.Error("TSA certificate not found in the token")
@@ -216,6 +223,12 @@ func TestTSAFailures(t *testing.T) {
 			name: "untrusted tsa", server: &tsatest.Options{},
 			tsa:      cms.TSA{Attempts: 3, Roots: otherPKI.Roots()},
 			wantCode: cms.CodeTSAInvalid, wantText: "chain",
+			wantRequests: 1, maxElapsed: 5 * time.Second,
+		},
+		{
+			name: "policy not honoured", server: &tsatest.Options{Policy: "1.3.6.1.4.1.32473.1"},
+			tsa:      cms.TSA{Attempts: 3, Policy: []int{1, 3, 6, 1, 4, 1, 32473, 2}},
+			wantCode: cms.CodeTSAInvalid, wantText: "policy",
 			wantRequests: 1, maxElapsed: 5 * time.Second,
 		},
 		{

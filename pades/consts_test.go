@@ -2,9 +2,9 @@ package pades
 
 import (
 	"crypto"
-	"crypto/x509"
-	"crypto/rsa"
 	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
 )
 
 const (

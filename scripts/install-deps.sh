@@ -19,6 +19,11 @@ declare -A need=(
   [openssl]=openssl
   [cc]=gcc
   [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64
+  [mutool]=mupdf-tools
+  [gs]=ghostscript
+  [img2pdf]=img2pdf
+  [soffice]=libreoffice-writer-nogui
+  [modutil]=libnss3-tools
 )
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers
@@ -34,6 +39,15 @@ done
 # vice versa; the module is what the tests load.
 if ! ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so >/dev/null 2>&1; then
   missing+=(softhsm2)
+fi
+# Benchmarks read peak memory through GNU time (the shell's time is a builtin).
+if [ ! -x /usr/bin/time ]; then
+  missing+=(time)
+fi
+# The test corpus and the embedded font use Liberation Serif (metric-compatible
+# with Times New Roman, covers Vietnamese).
+if [ "$purpose" = test ] && [ ! -e /usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf ]; then
+  missing+=(fonts-liberation2)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

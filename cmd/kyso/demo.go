@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/kyso-vn/kyso/internal/devpki"
+	"github.com/kyso-vn/kyso/pades"
+	"github.com/kyso-vn/kyso/token"
 )
 
 func runDemo(c *cli, args []string) int {
@@ -16,6 +20,7 @@ func runDemo(c *cli, args []string) int {
 	dir := fs.String("dir", defaultDevDir(), c.pick([2]string{"thư mục lưu token và PKI thử nghiệm", "folder for the development token and test PKI"}))
 	force := fs.Bool("pkcs12", false, c.pick([2]string{"dùng kho khóa PKCS#12 kể cả khi có SoftHSM", "use PKCS#12 files even when SoftHSM is available"}))
 	asJSON := fs.Bool("json", false, c.pick([2]string{"liệt kê dạng JSON", "list as JSON"}))
+	sample := fs.String("sample", "", c.pick([2]string{"văn bản PDF mẫu để ký thử (lãnh đạo ký, rồi văn thư ký phát hành)", "sample PDF to sign (leader's signature, then the organisation's)"}))
 	if code, done := c.parse(fs, "demo", args); done {
 		return code
 	}
@@ -50,7 +55,86 @@ func runDemo(c *cli, args []string) int {
 		}
 		list = append(list, "--p12-pass-file", passFile)
 	}
-	return runTokens(c, list)
+	if code := runTokens(c, list); code != exitOK || *sample == "" {
+		return code
+	}
+	return c.demoSign(d, *sample)
+}
+
+// demoSign runs workflow W2 on the sample: the leader signs personally,
+// then the clerk adds the organisation's signature.
+func (c *cli) demoSign(d *devpki.Demo, sample string) int {
+	ctx := context.Background()
+	var store token.Store
+	switch d.Mode {
+	case devpki.ModeSoftHSM:
+		m := token.NewManager(token.Options{Modules: []string{d.ModulePath}})
+		defer m.Close()
+		store = m
+	default:
+		return c.demoSignPKCS12(ctx, d, sample)
+	}
+	certs, err := store.Certificates(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+		return exitFailure
+	}
+	pins := token.PINFunc(func(context.Context, token.PINRequest) ([]byte, error) { return []byte(d.UserPIN), nil })
+	pick := func(kind token.Kind) (token.Signer, error) {
+		for _, ce := range certs {
+			if ce.Identity.Kind == kind && ce.HasPrivateKey && ce.KeyType == "RSA" {
+				return store.Signer(ctx, ce.Handle, pins)
+			}
+		}
+		return nil, fmt.Errorf("no %s certificate on the development token", kind)
+	}
+	return c.demoWorkflow(ctx, d, sample, pick)
+}
+
+func (c *cli) demoSignPKCS12(ctx context.Context, d *devpki.Demo, sample string) int {
+	pick := func(kind token.Kind) (token.Signer, error) {
+		for _, f := range d.Files {
+			st, err := token.OpenPKCS12(f, []byte(d.PKCS12Password))
+			if err != nil {
+				return nil, err
+			}
+			certs, _ := st.Certificates(ctx)
+			if len(certs) == 1 && certs[0].Identity.Kind == kind {
+				return st.Signer(ctx, certs[0].Handle, nil)
+			}
+		}
+		return nil, fmt.Errorf("no %s certificate in the development key store", kind)
+	}
+	return c.demoWorkflow(ctx, d, sample, pick)
+}
+
+func (c *cli) demoWorkflow(ctx context.Context, d *devpki.Demo, sample string, pick func(token.Kind) (token.Signer, error)) int {
+	base := strings.TrimSuffix(filepath.Base(sample), filepath.Ext(sample))
+	approved := filepath.Join(d.Dir, base+"-lanh-dao-da-ky.pdf")
+	issued := filepath.Join(d.Dir, base+"-da-phat-hanh.pdf")
+	steps := []struct {
+		kind    token.Kind
+		in, out string
+		reason  string
+	}{
+		{token.KindPersonal, sample, approved, "Phê duyệt"},
+		{token.KindOrganisation, approved, issued, "Phát hành"},
+	}
+	for _, st := range steps {
+		s, err := pick(st.kind)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+			return exitFailure
+		}
+		opts := pades.Options{Info: pades.Info{Reason: st.reason, Location: "Bình Phước"}, Chain: d.PKI.Chain()[:1]}
+		os.Remove(st.out) // the demo's own output from an earlier run
+		if _, err := pades.SignFile(ctx, st.in, st.out, s, s.Certificate().X509, opts); err != nil {
+			fmt.Fprintf(c.stderr, "kyso: demo: %s: %s\n", st.in, c.describe(err))
+			return exitCodeFor(err)
+		}
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("demo.signed", issued, filepath.Join(d.Dir, "pki")))
+	return exitOK
 }
 
 // defaultDevDir is where the development token lives between runs.

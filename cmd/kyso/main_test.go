@@ -32,7 +32,20 @@ func TestMain(m *testing.M) {
 //	$PERSONAL_CERT    the personal certificate and its intermediate, PEM
 //	$NSSDB            an NSS database trusting the test root, for pdfsig
 //	$TSA_URL          a local RFC 3161 timestamp authority
-func TestScripts(t *testing.T) {
+//
+// cliFixture is the SoftHSM token, PKI, files and services that CLI tests
+// and benchmarks share.
+type cliFixture struct {
+	dir, module, conf          string
+	p12, pass, pinFile, letter string
+	personalPEM                string
+	pki                        *devpki.PKI
+	nss                        *pdfcheck.NSSDB
+	tsa                        *tsatest.Server
+}
+
+func newCLIFixture(t testing.TB) *cliFixture {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
 	env, err := softhsm.New(filepath.Join(dir, "softhsm"))
@@ -48,7 +61,7 @@ func TestScripts(t *testing.T) {
 	}
 	// Only the provisioning below loads SoftHSM in this process; the
 	// scripts' kyso processes load it themselves.
-	t.Setenv(softhsm.ConfEnvVar, env.ConfPath)
+	os.Setenv(softhsm.ConfEnvVar, env.ConfPath) //nolint: the fixture is set up once per test binary
 	pki, err := devpki.New(devpki.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -91,21 +104,27 @@ func TestScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	return &cliFixture{dir: dir, module: module, conf: env.ConfPath, p12: p12, pass: pass, pinFile: pinFile,
+		letter: letter, personalPEM: personalPEM, pki: pki, nss: nss, tsa: tsa}
+}
+
+func TestScripts(t *testing.T) {
+	f := newCLIFixture(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Setup: func(e *testscript.Env) error {
-			e.Setenv(softhsm.ConfEnvVar, env.ConfPath)
-			e.Setenv("SOFTHSM_MODULE", module)
-			e.Setenv("P12", p12)
-			e.Setenv("P12PASS", pass)
+			e.Setenv(softhsm.ConfEnvVar, f.conf)
+			e.Setenv("SOFTHSM_MODULE", f.module)
+			e.Setenv("P12", f.p12)
+			e.Setenv("P12PASS", f.pass)
 			e.Setenv("KYSO_LANG", "")
 			e.Setenv("KYSO_PIN", "")
-			e.Setenv("PIN_FILE", pinFile)
-			e.Setenv("LETTER", letter)
-			e.Setenv("PERSONAL_CERT", personalPEM)
-			e.Setenv("NSSDB", "sql:"+nss.Dir)
-			e.Setenv("TSA_URL", tsa.URL)
+			e.Setenv("PIN_FILE", f.pinFile)
+			e.Setenv("LETTER", f.letter)
+			e.Setenv("PERSONAL_CERT", f.personalPEM)
+			e.Setenv("NSSDB", "sql:"+f.nss.Dir)
+			e.Setenv("TSA_URL", f.tsa.URL)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -78,6 +78,7 @@ var catalog = map[string]msg{
 	"sign.pinprompt.cert":      {"Nhập mã PIN của token \"%s\" để ký bằng chứng thư của %s: ", "PIN for token \"%s\" to sign as %s: "},
 	"sign.pin.finaltry":        {"CẢNH BÁO: nhập sai lần này token sẽ bị khóa.", "WARNING: one more wrong PIN locks the token."},
 	"sign.retries":             {"Còn %d lần nhập.", "%d tries left."},
+	"demo.signed":              {"\nĐã ký thử văn bản mẫu (lãnh đạo ký, rồi văn thư ký phát hành): %s\nChứng thư CA thử nghiệm để kiểm tra chữ ký nằm trong %s.", "\nSigned the sample (leader, then organisation): %s\nThe test CA certificates to verify it are in %s."},
 	"embed.done":               {"Đã gắn chữ ký: %s", "Signature embedded: %s"},
 	"signhash.done":            {"Đã tạo chữ ký CMS: %s (%d byte)", "CMS signature written: %s (%d bytes)"},
 }

@@ -403,3 +403,96 @@ func lastClassicTrailer(t testing.TB, data []byte) (prev int64, size int, root s
 	}
 	return prev, size, string(r[1])
 }
+
+// TestParsePdfsig pins the report format of poppler 22.12 for the cases
+// the corpus does not produce: several signatures, an ETSI one, a partial
+// one and a broken one.
+func TestParsePdfsig(t *testing.T) {
+	const report = `Digital Signature Info of: out.pdf
+Signature #1:
+  - Signature Field Name: Signature1
+  - Signer Certificate Common Name: Nguyễn Văn Ánh
+  - Signer full Distinguished Name: CN=Nguyễn Văn Ánh,C=VN
+  - Signing Time: Nov 22 2026 10:25:57
+  - Signing Hash Algorithm: SHA-256
+  - Signature Type: adbe.pkcs7.detached
+  - Signed Ranges: [0 - 486501], [494053 - 494553]
+  - Not total document signed
+  - Signature Validation: Signature is Valid.
+  - Certificate Validation: Certificate issuer isn't Trusted.
+Signature #2:
+  - Signature Field Name: kyso-1
+  - Signer Certificate Common Name: Ủy ban nhân dân tỉnh Bình Phước
+  - Signer full Distinguished Name: CN=Ủy ban nhân dân tỉnh Bình Phước,C=VN
+  - Signing Time: Nov 22 2026 10:30:00
+  - Signing Hash Algorithm: SHA-384
+  - Signature Type: ETSI.CAdES.detached
+  - Signed Ranges: [0 - 600000], [608194 - 610000]
+  - Total document signed
+  - Signature Validation: Digest Mismatch.
+  - Certificate Validation: Certificate is Trusted.
+`
+	sigs, err := parsePdfsig(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sigs) != 2 {
+		t.Fatalf("%d signatures", len(sigs))
+	}
+	a, b := sigs[0], sigs[1]
+	a.Raw, b.Raw = "", ""
+	wantA := PdfsigSignature{Index: 1, SignerName: "Nguyễn Văn Ánh", SignerDN: "CN=Nguyễn Văn Ánh,C=VN", SigningTime: "Nov 22 2026 10:25:57",
+		HashAlgorithm: "SHA-256", SubFilter: "adbe.pkcs7.detached", FieldName: "Signature1", SignedRanges: "[0 - 486501], [494053 - 494553]",
+		SignatureValidation: "Signature is Valid.", CertificateValidation: "Certificate issuer isn't Trusted.", Valid: true}
+	wantB := PdfsigSignature{Index: 2, SignerName: "Ủy ban nhân dân tỉnh Bình Phước", SignerDN: "CN=Ủy ban nhân dân tỉnh Bình Phước,C=VN", SigningTime: "Nov 22 2026 10:30:00",
+		HashAlgorithm: "SHA-384", SubFilter: "ETSI.CAdES.detached", FieldName: "kyso-1", SignedRanges: "[0 - 600000], [608194 - 610000]",
+		SignatureValidation: "Digest Mismatch.", CertificateValidation: "Certificate is Trusted.", CertValid: true, TotalDocumentSigned: true}
+	if a != wantA {
+		t.Errorf("#1 %+v\nwant %+v", a, wantA)
+	}
+	if b != wantB {
+		t.Errorf("#2 %+v\nwant %+v", b, wantB)
+	}
+	if !strings.HasPrefix(sigs[1].Raw, "Signature #2:") || strings.Contains(sigs[0].Raw, "#2") {
+		t.Errorf("blocks split wrongly: %q", sigs[0].Raw)
+	}
+}
+
+// TestExtractSignaturesPadding checks DER trimming and the refusal of a
+// gap that is not a hex string, on hand-made bytes.
+func TestExtractSignaturesPadding(t *testing.T) {
+	der := []byte{0x30, 0x03, 0x02, 0x01, 0x05}
+	head := []byte("%PDF-1.7\n1 0 obj << /ByteRange [0 0000000040 0000000060 0000000010] /Contents <")
+	var b bytes.Buffer
+	b.Write(head)
+	gapStart := len(head) - 1
+	b.WriteString(strings.ToUpper(hex.EncodeToString(der)))
+	for b.Len() < 200 {
+		b.WriteByte('0')
+	}
+	b.WriteString("> >> endobj\n%%EOF\n")
+	data := b.Bytes()
+	gapEnd := bytes.IndexByte(data[gapStart:], '>') + gapStart + 1
+	br := fmt.Sprintf("/ByteRange [0 %010d %010d %010d]", gapStart, gapEnd, len(data)-gapEnd)
+	copy(data[bytes.Index(data, []byte("/ByteRange")):], br)
+	path := filepath.Join(t.TempDir(), "p.pdf")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sigs, err := ExtractSignatures(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sigs) != 1 || !bytes.Equal(sigs[0].Contents, der) || sigs[0].ByteRange != [4]int64{0, int64(gapStart), int64(gapEnd), int64(len(data) - gapEnd)} {
+		t.Fatalf("got %+v", sigs)
+	}
+
+	// Ranges that do not frame the hex string are an error, not a guess.
+	bad := bytes.Replace(data, []byte(br), fmt.Appendf(nil, "/ByteRange [0 %010d %010d %010d]", gapStart+1, gapEnd, len(data)-gapEnd), 1)
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ExtractSignatures(path); err == nil {
+		t.Fatal("no error for ranges that miss /Contents")
+	}
+}

@@ -151,13 +151,26 @@ func appendInfoUpdate(in, out string) error {
 	if err != nil {
 		return err
 	}
-	t, err := readTrailer(data)
+	upd, err := withInfoUpdate(data, false)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
+	return atomicfile.WriteFile(out, upd, 0o644)
+}
+
+// withInfoUpdate returns data with the update appended. selfPrev makes the
+// new section's /Prev point at the new section itself, a cross-reference
+// loop, for the broken samples.
+func withInfoUpdate(data []byte, selfPrev bool) ([]byte, error) {
+	t, err := readTrailer(data)
+	if err != nil {
+		return nil, err
+	}
 	id := t.id
 	if id == "" {
-		id = fmt.Sprintf("[<%s> <%s>]", fileID(in), fileID(in))
+		// No /ID to keep: derive one from the file's start.
+		h := fileID(string(data[:min(len(data), 1024)]))
+		id = fmt.Sprintf("[<%s> <%s>]", h, h)
 	}
 
 	var b bytes.Buffer
@@ -169,10 +182,16 @@ func appendInfoUpdate(in, out string) error {
 	infoOff := b.Len()
 	fmt.Fprintf(&b, "%d 0 obj\n<< /Title %s /Author %s /Producer (kyso pdfcorpus) /ModDate (D:20260105091500+07'00') >>\nendobj\n",
 		info, utf16Hex(updatedTitle), utf16Hex("Văn phòng UBND tỉnh Bình Phước"))
+	prev := func(xref int) int64 {
+		if selfPrev {
+			return int64(xref)
+		}
+		return t.startxref
+	}
 	if !t.stream {
 		xref := b.Len()
 		fmt.Fprintf(&b, "xref\n%d 1\n%010d 00000 n \ntrailer\n<< /Size %d /Root %s /Info %d 0 R /ID %s /Prev %d >>\nstartxref\n%d\n%%%%EOF\n",
-			info, infoOff, info+1, t.root, info, id, t.startxref, xref)
+			info, infoOff, info+1, t.root, info, id, prev(xref), xref)
 	} else {
 		xrefNum := info + 1
 		xref := b.Len()
@@ -187,15 +206,15 @@ func appendInfoUpdate(in, out string) error {
 		var z bytes.Buffer
 		zw := zlib.NewWriter(&z)
 		if _, err := zw.Write(rows); err != nil {
-			return err
+			return nil, err
 		}
 		if err := zw.Close(); err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(&b, "%d 0 obj\n<< /Type /XRef /Size %d /Index [%d 2] /W [1 4 2] /Root %s /Info %d 0 R /ID %s /Prev %d /Filter /FlateDecode /Length %d >>\nstream\n",
-			xrefNum, xrefNum+1, info, t.root, info, id, t.startxref, z.Len())
+			xrefNum, xrefNum+1, info, t.root, info, id, prev(xref), z.Len())
 		b.Write(z.Bytes())
 		fmt.Fprintf(&b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", xref)
 	}
-	return atomicfile.WriteFile(out, b.Bytes(), 0o644)
+	return b.Bytes(), nil
 }

@@ -3,7 +3,9 @@ package pdfcorpus_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -217,7 +219,7 @@ func TestRequireTools(t *testing.T) {
 
 func TestGenerateLargeScan(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "scan.pdf")
-	const target = 12 << 20
+	const target = 4 << 20
 	start := time.Now()
 	if err := pdfcorpus.GenerateLargeScan(context.Background(), path, target); err != nil {
 		t.Fatal(err)
@@ -249,21 +251,29 @@ func TestGenerateLargeScan(t *testing.T) {
 func TestGenerateBroken(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	base := pdfcorpus.Sample{Name: "hybrid-xrefstm.pdf", Path: filepath.Join(dir, "base.pdf")}
-	// The broken files only need some valid classic-xref PDF; the large
-	// scan writer makes one quickly without LibreOffice.
-	if err := pdfcorpus.GenerateLargeScan(ctx, base.Path, 1); err != nil {
+	// The broken files only need a classic and an xref-stream PDF; a
+	// minimal one and qpdf's rewrite of it spare LibreOffice's start-up.
+	classic := pdfcorpus.Sample{Name: pdfcorpus.ClassicName, Path: filepath.Join(dir, "classic.pdf")}
+	xref := pdfcorpus.Sample{Name: pdfcorpus.XRefStreamName, Path: filepath.Join(dir, "xref.pdf")}
+	if err := os.WriteFile(classic.Path, minimalPDF(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bad, err := pdfcorpus.GenerateBroken(ctx, filepath.Join(dir, "bad"), base)
+	if out, err := exec.Command("qpdf", "--object-streams=generate", classic.Path, xref.Path).CombinedOutput(); err != nil {
+		t.Fatalf("qpdf (apt-get install qpdf): %v\n%s", err, out)
+	}
+	if _, err := pdfcorpus.GenerateBroken(ctx, dir, []pdfcorpus.Sample{classic}); err == nil {
+		t.Fatal("no error without the xref-stream sample")
+	}
+	bad, err := pdfcorpus.GenerateBroken(ctx, filepath.Join(dir, "bad"), []pdfcorpus.Sample{classic, xref})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bad) != 5 {
+	if len(bad) != 8 {
 		t.Fatalf("%d broken samples", len(bad))
 	}
 	for _, s := range bad {
 		err := pdfcheck.QpdfCheck(s.Path)
+		t.Logf("%s: %v", s.Name, firstLine(err))
 		switch s.Name {
 		case pdfcorpus.EncryptedName:
 			// Valid, but encrypted: qpdf opens it, and the trailer says so.
@@ -276,4 +286,41 @@ func TestGenerateBroken(t *testing.T) {
 			}
 		}
 	}
+	// Reuse: a second call rewrites nothing.
+	again, err := pdfcorpus.GenerateBroken(ctx, filepath.Join(dir, "bad"), []pdfcorpus.Sample{classic, xref})
+	if err != nil || !slices.Equal(again, bad) {
+		t.Fatalf("reuse: %v", err)
+	}
+}
+
+// firstLine shortens an error for the log.
+func firstLine(err error) string {
+	if err == nil {
+		return "clean"
+	}
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// minimalPDF is a one-page classic-xref PDF, enough to derive broken files
+// from without running LibreOffice.
+func minimalPDF() []byte {
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.4\n")
+	var offs []int
+	for _, o := range []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+	} {
+		offs = append(offs, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offs), o)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offs)+1)
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
+	return b.Bytes()
 }

@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,6 +69,9 @@ type Options struct {
 	NonCriticalEKU bool
 	// KeyKind is the TSA key algorithm; zero means devpki.RSA2048.
 	KeyKind devpki.KeyKind
+	// Policy, a dotted OID, is put into every token whatever the request
+	// asked for. Empty means the requested policy, or DefaultPolicy.
+	Policy string
 }
 
 // Server is a running TSA.
@@ -235,7 +240,12 @@ func (s *Server) respond(query []byte) ([]byte, error) {
 	}
 	policy := req.TSAPolicyOID
 	if len(policy) == 0 {
-		policy = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 3161, 1}
+		policy = parseOID(DefaultPolicy)
+	}
+	if s.opts.Policy != "" {
+		if policy = parseOID(s.opts.Policy); policy == nil {
+			return nil, fmt.Errorf("invalid policy %q", s.opts.Policy)
+		}
 	}
 	ts := timestamp.Timestamp{
 		HashAlgorithm:     req.HashAlgorithm,
@@ -290,4 +300,20 @@ func withStatus(resp []byte, status int) ([]byte, error) {
 	}{Token: in.Token}
 	out.Status.Status = status
 	return asn1.Marshal(out)
+}
+
+// parseOID parses a dotted OID, or returns nil.
+func parseOID(s string) asn1.ObjectIdentifier {
+	var oid asn1.ObjectIdentifier
+	for _, part := range strings.Split(s, ".") {
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 0 {
+			return nil
+		}
+		oid = append(oid, n)
+	}
+	if len(oid) < 2 {
+		return nil
+	}
+	return oid
 }

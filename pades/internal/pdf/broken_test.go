@@ -194,6 +194,12 @@ func TestTolerated(t *testing.T) {
 			t.Fatalf("got %#v, %v", o, err)
 		}
 	})
+	t.Run("subsection count larger than its entries", func(t *testing.T) {
+		r := openBytes(t, replaceLast(basePDF(), "xref\n0 12\n", "xref\n0 15\n"))
+		if n := countPages(t, r); n != 3 {
+			t.Fatalf("%d pages", n)
+		}
+	})
 	t.Run("generation mismatch is null", func(t *testing.T) {
 		r := openBytes(t, basePDF())
 		if o, err := r.Object(Ref{Num: 1, Gen: 1}); err != nil || o != (Null{}) {

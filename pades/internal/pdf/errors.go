@@ -24,6 +24,7 @@ type FormatError struct {
 	Err error
 }
 
+// Error returns the reason with its offset, prefixed "pdf: ".
 func (e *FormatError) Error() string {
 	s := "pdf: " + e.Reason
 	switch {

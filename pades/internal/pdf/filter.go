@@ -14,6 +14,9 @@ import (
 const (
 	maxColumns = 1 << 24
 	maxColors  = 32
+	// maxRowBytes bounds one predictor row (two are held while
+	// decoding); 4 MiB is a 100,000-pixel row of 16-bit CMYK.
+	maxRowBytes = 4 << 20
 )
 
 // limitReader returns ErrTooLarge (inside a *FormatError) once more than n
@@ -119,6 +122,9 @@ func parsePredictorParams(d Dict) (predictorParams, error) {
 	}
 	if p.columns < 1 || p.columns > maxColumns {
 		return p, fmt.Errorf("/Columns %d out of range", p.columns)
+	}
+	if (p.colors*p.bpc*p.columns+7)/8 > maxRowBytes {
+		return p, fmt.Errorf("predictor rows of %d bytes: %w", (p.colors*p.bpc*p.columns+7)/8, ErrTooLarge)
 	}
 	if p.predictor == 2 && p.bpc != 8 {
 		return p, fmt.Errorf("TIFF predictor with %d bits per component: %w", p.bpc, ErrUnsupported)

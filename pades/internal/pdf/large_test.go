@@ -138,10 +138,52 @@ func BenchmarkOpenLarge(b *testing.B) {
 		b.Run(fmt.Sprintf("image=%dKiB", image>>10), func(b *testing.B) {
 			path, size := writeLargePDF(b, b.TempDir(), pages, image)
 			b.ReportAllocs()
-			b.ReportMetric(float64(size)/(1<<20), "file-MiB")
 			for b.Loop() {
 				openAndWalk(b, path, pages)
 			}
+			b.ReportMetric(float64(size)/(1<<20), "file-MiB")
 		})
 	}
+}
+
+// TestManyObjects opens files with 100,000 objects listed in a classic
+// table (read across many windows) and in an xref stream.
+func TestManyObjects(t *testing.T) {
+	const n = 100000
+	for _, xrefStream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("xrefStream=%v", xrefStream), func(t *testing.T) {
+			w := newPDF("1.7")
+			w.obj(1, "<< /Type /Catalog /Pages 2 0 R >>")
+			w.obj(2, "<< /Type /Pages /Kids [] /Count 0 >>")
+			for i := uint32(3); i < n; i++ {
+				w.obj(i, fmt.Sprintf("<< /N %d >>", i))
+			}
+			if xrefStream {
+				w.xrefStream(n, fmt.Sprintf("/Size %d /Root 1 0 R", n+1), nil)
+			} else {
+				w.xrefTable(fmt.Sprintf("/Size %d /Root 1 0 R", n), true, " \n")
+			}
+			r := openBytes(t, w.b.Bytes())
+			entries := r.XrefEntries()
+			if len(entries) != n-1+btoi(xrefStream) {
+				t.Fatalf("%d entries", len(entries))
+			}
+			for i := uint32(3); i < n; i += 7 {
+				o, err := r.Object(Ref{Num: i})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, _ := o.(Dict).GetInt("N"); v != int64(i) {
+					t.Fatalf("object %d has /N %d", i, v)
+				}
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

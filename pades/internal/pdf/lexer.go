@@ -125,9 +125,8 @@ func (l *lexer) fill() bool {
 			l.ioErr = err
 		}
 	}
-	if m < 0 {
-		m = 0
-	}
+	// Guard against an io.ReaderAt that misreports its count.
+	m = max(0, min(m, int(n)))
 	l.buf = l.buf[:m]
 	l.bufOff = l.pos
 	return m > 0
@@ -308,6 +307,9 @@ func (l *lexer) object(depth int) (Object, error) {
 	tok, err := l.token()
 	if err != nil {
 		return nil, err
+	}
+	if len(tok) == 0 {
+		return nil, l.errAt(start, "unexpected %q", c)
 	}
 	switch string(tok) {
 	case "true":

@@ -2,6 +2,7 @@ package pdf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -95,7 +96,7 @@ func (r *Reader) readAt(p []byte, off int64) error {
 	if n == len(p) {
 		return nil
 	}
-	if err == nil || err == io.EOF {
+	if err == nil || errors.Is(err, io.EOF) {
 		return errorf(off+int64(n), "truncated file: the file is shorter than its stated size %d", r.size)
 	}
 	return fmt.Errorf("pdf: reading %d bytes at offset %d: %w", len(p), off, err)
@@ -255,7 +256,7 @@ func (r *Reader) parseIndirect(abs int64, want *Ref, depth int) (Ref, Object, er
 	hdr, err := readObjHeader(l)
 	if err != nil {
 		if want != nil {
-			if _, isFormat := err.(*FormatError); isFormat {
+			if fe := (*FormatError)(nil); errors.As(err, &fe) {
 				return hdr, nil, &FormatError{Offset: abs, Reason: fmt.Sprintf("broken cross-reference: object %d %d not found at offset %d", want.Num, want.Gen, abs), Err: err}
 			}
 		}

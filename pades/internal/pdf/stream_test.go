@@ -212,6 +212,7 @@ func TestStreamFilters(t *testing.T) {
 		{"bad png row type", "/Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 4 >>", deflate([]byte{7, 1, 2, 3, 4}), nil, nil},
 		{"bad predictor", "/Filter /FlateDecode /DecodeParms << /Predictor 7 >>", deflate(plain), nil, nil},
 		{"bad columns", "/Filter /FlateDecode /DecodeParms << /Predictor 12 /Columns 0 >>", deflate(plain), nil, nil},
+		{"huge rows", "/Filter /FlateDecode /DecodeParms << /Predictor 12 /Colors 32 /BitsPerComponent 16 /Columns 16000000 >>", deflate(plain), nil, ErrTooLarge},
 		{"tiff 4 bit", "/Filter /FlateDecode /DecodeParms << /Predictor 2 /BitsPerComponent 4 >>", deflate(plain), nil, ErrUnsupported},
 		{"corrupt flate", "/Filter /FlateDecode", append([]byte{0x78, 0x9c}, bytes.Repeat([]byte{0xff}, 20)...), nil, nil},
 		{"truncated flate", "/Filter /FlateDecode", deflate(plain)[:40], nil, nil},

@@ -33,6 +33,7 @@ const (
 	EntryInStream
 )
 
+// String returns "free", "offset" or "in-stream".
 func (k EntryKind) String() string {
 	switch k {
 	case EntryFree:
@@ -278,6 +279,12 @@ func (r *Reader) readTable(b *xrefBuilder, l *lexer, sec uint16) (Dict, error) {
 			return nil, l.errAt(at, "cross-reference subsection %d %d out of range", start, count)
 		}
 		for i := uint64(0); i < count; i++ {
+			l.skipSpace()
+			if c, ok := l.peek(); ok && c == 't' {
+				// Fewer entries than the subsection header says: the
+				// ones present are still right.
+				break
+			}
 			entryAt := l.pos
 			off, _, err := l.uint("cross-reference entry offset")
 			if err != nil {
