@@ -36,9 +36,11 @@ type Options struct {
 	SigningTime time.Time
 }
 
-// contextSigner is the optional interface of signers that can abandon a
-// signature, e.g. while a PIN dialog is open. kyso's token signers have it.
-type contextSigner interface {
+// ContextSigner is the optional interface of signers that can abandon a
+// signature, e.g. while a PIN dialog is open; kyso's token signers have
+// it. Sign uses SignContext instead of Sign when the crypto.Signer it is
+// given implements it.
+type ContextSigner interface {
 	SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error)
 }
 
@@ -137,7 +139,7 @@ func Sign(ctx context.Context, s crypto.Signer, cert *x509.Certificate, digest [
 		return nil, fmt.Errorf("cms: sign: %w", err)
 	}
 	var sig []byte
-	if cs, ok := s.(contextSigner); ok {
+	if cs, ok := s.(ContextSigner); ok {
 		sig, err = cs.SignContext(ctx, sum, signerOpts)
 	} else {
 		sig, err = s.Sign(rand.Reader, sum, signerOpts)

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"mime"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/digitorus/timestamp"
@@ -89,8 +90,10 @@ func (e *invalidResponse) Unwrap() error { return e.err }
 // with CodeTSAUnavailable, CodeTSAInvalid or CodeCancelled (the latter
 // wrapping ctx.Err()).
 func (t *TSA) Timestamp(ctx context.Context, data []byte) ([]byte, error) {
-	if t.URL == "" {
-		return nil, errors.New("cms: timestamp: no TSA URL")
+	if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// A configuration error, not an unavailable TSA: retrying it
+		// would only delay the message.
+		return nil, fmt.Errorf("cms: timestamp: TSA URL %q is not an http(s) URL", t.URL)
 	}
 	h := t.Hash
 	if h == 0 {
@@ -134,6 +137,9 @@ func (t *TSA) Timestamp(ctx context.Context, data []byte) ([]byte, error) {
 			return fail(CodeTSAUnavailable, fmt.Errorf("no usable answer before the caller's deadline: %w", ctx.Err()))
 		}
 		return fail(CodeTSAUnavailable, fmt.Errorf("no usable answer within %v: %w", timeout, err))
+	}
+	if ctx.Err() != nil {
+		return nil, stopped(ctx.Err())
 	}
 	for n < attempts {
 		n++

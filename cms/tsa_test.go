@@ -373,6 +373,8 @@ func TestTSAConfigErrors(t *testing.T) {
 		want error
 	}{
 		{"no url", cms.TSA{}, nil},
+		{"not http", cms.TSA{URL: "ftp://127.0.0.1/tsa"}, nil},
+		{"no host", cms.TSA{URL: "http:///tsa"}, nil},
 		{"sha1 imprint", cms.TSA{URL: "http://127.0.0.1:1/", Hash: crypto.SHA1}, cms.ErrUnsupportedAlgorithm},
 	}
 	for _, tt := range tests {
@@ -453,4 +455,18 @@ func TestEmbedTimestamp(t *testing.T) {
 			t.Error("no error")
 		}
 	})
+}
+
+func TestTSAAlreadyCancelled(t *testing.T) {
+	srv := tsatest.Start(t, newPKI(t, 0), tsatest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := (&cms.TSA{URL: srv.URL}).Timestamp(ctx, []byte("x"))
+	var te *cms.TSAError
+	if !errors.As(err, &te) || te.Code != cms.CodeCancelled || !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want CANCELLED wrapping context.Canceled", err)
+	}
+	if te.Attempts != 0 || srv.Requests() != 0 {
+		t.Errorf("%d attempts, %d requests after a cancelled context; want none", te.Attempts, srv.Requests())
+	}
 }
