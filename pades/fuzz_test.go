@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/kyso-vn/kyso/internal/pdfcorpus"
 )
 
 // memOutput is an in-memory Output.
@@ -21,11 +23,13 @@ func (m *memOutput) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // FuzzSign feeds arbitrary bytes to the reader and the signer. Whatever the
-// input, signing either fails with an error or produces a file that starts
-// with the input and can itself be read and signed again.
+// input, signing either fails with a typed error or produces a file that
+// starts with the input and can itself be read again. It is seeded with
+// small versions of every structure in the corpus (the full-size files make
+// Go's fuzzing engine crawl) and the corpus files under 8 KB.
 func FuzzSign(f *testing.F) {
-	for _, s := range fx.samples {
-		if data, err := os.ReadFile(s.Path); err == nil && len(data) < 2<<20 {
+	for _, s := range append(append([]pdfcorpus.Sample{}, fx.seeds...), fx.samples...) {
+		if data, err := os.ReadFile(s.Path); err == nil && len(data) < 8<<10 {
 			f.Add(data)
 		}
 	}

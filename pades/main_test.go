@@ -32,6 +32,7 @@ type fixture struct {
 	ecdsa    signerKey
 	ecdsa384 signerKey
 	samples  []pdfcorpus.Sample
+	seeds    []pdfcorpus.Sample // small variants for the fuzzer
 }
 
 var fx fixture
@@ -78,6 +79,9 @@ func setup(m *testing.M) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if fx.samples, err = pdfcorpus.Generate(ctx, filepath.Join(dir, "corpus"), fx.pki); err != nil {
+		return 0, err
+	}
+	if fx.seeds, err = pdfcorpus.GenerateSeeds(ctx, filepath.Join(dir, "seeds")); err != nil {
 		return 0, err
 	}
 	return m.Run(), nil

@@ -324,3 +324,25 @@ func minimalPDF() []byte {
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
 	return b.Bytes()
 }
+
+func TestGenerateSeeds(t *testing.T) {
+	seeds, err := pdfcorpus.GenerateSeeds(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seeds) < 8 {
+		t.Fatalf("%d seeds", len(seeds))
+	}
+	for _, s := range seeds {
+		fi, err := os.Stat(s.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > 4<<10 {
+			t.Errorf("%s is %d bytes: seeds must stay small", s.Name, fi.Size())
+		}
+		if out, err := exec.Command("qpdf", "--check", s.Path).CombinedOutput(); err != nil {
+			t.Errorf("%s: qpdf --check: %v: %s", s.Name, err, out)
+		}
+	}
+}
