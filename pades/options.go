@@ -32,8 +32,13 @@ type Field struct {
 	Name string
 	// Page is the 1-based page that carries the widget; 0 means page 1.
 	Page int
-	// Rect is the widget rectangle on that page; zero is invisible.
-	Rect Rect
+	// Rect is the widget rectangle on that page in PDF user space; RectMM
+	// is the same as people measure a printed page and takes precedence.
+	// Both zero make the signature invisible.
+	Rect   Rect
+	RectMM RectMM
+	// Appearance is what the box shows; nil shows nothing.
+	Appearance *Appearance
 }
 
 // Info is the signature dictionary's descriptive text. Any Unicode text,

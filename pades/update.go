@@ -60,7 +60,8 @@ func (w *objWriter) object(ref pdf.Ref, o pdf.Object) {
 	w.buf.WriteString("\nendobj\n")
 }
 
-// stream writes a stream object with unfiltered data.
+// stream writes a stream object; data is already encoded as dict's
+// /Filter says (or unfiltered).
 func (w *objWriter) stream(ref pdf.Ref, dict pdf.Dict, data []byte) {
 	d := pdf.Dict{}
 	for k, v := range dict {
@@ -160,6 +161,16 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 
 	// The field, merged with its widget. /F 132 = Print + Locked.
 	rect := f.Rect
+	matrix := [6]float64{1, 0, 0, 1, 0, 0}
+	bboxW, bboxH := rect.URX-rect.LLX, rect.URY-rect.LLY
+	if !f.RectMM.IsZero() {
+		g, err := d.geometry(pg)
+		if err != nil {
+			return nil, err
+		}
+		r, m, w, h := g.PlaceMM(f.RectMM.X, f.RectMM.Y, f.RectMM.W, f.RectMM.H)
+		rect, matrix, bboxW, bboxH = Rect(r), m, w, h
+	}
 	widget := pdf.Dict{
 		"Type":    pdf.Name("Annot"),
 		"Subtype": pdf.Name("Widget"),
@@ -174,11 +185,38 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 	w.object(widgetRef, widget)
 	// Invisible signatures also get an (empty) appearance: some validators
 	// want every widget to have one.
-	w.stream(apRef, pdf.Dict{
+	form := pdf.Dict{
 		"Type":    pdf.Name("XObject"),
 		"Subtype": pdf.Name("Form"),
-		"BBox":    pdf.Array{pdf.Int(0), pdf.Int(0), pdf.Real(rect.URX - rect.LLX), pdf.Real(rect.URY - rect.LLY)},
-	}, nil)
+		"BBox":    pdf.Array{pdf.Int(0), pdf.Int(0), pdf.Real(bboxW), pdf.Real(bboxH)},
+	}
+	var content []byte
+	if f.Appearance != nil {
+		if rect.IsZero() {
+			return nil, &Error{Code: CodeBadRequest, Reason: "a visible appearance needs a rectangle (Rect or RectMM)"}
+		}
+		ap, err := buildAppearance(f.Appearance, bboxW, bboxH, matrix, alloc)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range ap.objects {
+			if o.Stream {
+				w.stream(o.Ref, o.Dict, o.Data)
+			} else {
+				w.object(o.Ref, o.Dict)
+			}
+		}
+		form["Resources"] = ap.res
+		content = ap.content
+	}
+	if matrix != [6]float64{1, 0, 0, 1, 0, 0} {
+		m := pdf.Array{}
+		for _, v := range matrix {
+			m = append(m, pdf.Real(v))
+		}
+		form["Matrix"] = m
+	}
+	w.stream(apRef, form, content)
 
 	// The page's /Annots: an indirect array is rewritten under its own
 	// number and the page stays as it is; otherwise the page is rewritten.

@@ -1,0 +1,194 @@
+package pades
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/kyso-vn/kyso/pades/internal/appearance"
+	"github.com/kyso-vn/kyso/pades/internal/font"
+	"github.com/kyso-vn/kyso/pades/internal/pdf"
+)
+
+// Appearance is what a visible signature shows. Everything is drawn in the
+// box's own space as the reader sees the page: (0, 0) is the lower-left
+// corner of the box, units are points, and the box is upright even on a
+// rotated page.
+type Appearance struct {
+	Images []PlacedImage
+	Text   []TextLine
+}
+
+// PlacedImage is a PNG or JPEG drawn at X, Y (lower-left) with size W×H
+// points.
+type PlacedImage struct {
+	Data       []byte
+	X, Y, W, H float64
+}
+
+// FontStyle selects the face of the embedded Liberation Serif (metric
+// compatible with Times New Roman, which Nghị định 30/2020 names).
+type FontStyle int
+
+// Font styles.
+const (
+	Regular FontStyle = iota
+	Italic
+	Bold
+)
+
+// TextLine is one line of text with its baseline starting at X, Y.
+type TextLine struct {
+	Text  string
+	X, Y  float64
+	Size  float64 // points; 0 means 10
+	Style FontStyle
+	// Color is RGB in 0..1; the zero value is black.
+	Color [3]float64
+}
+
+// RectMM is a box the way people measure a printed page: the top-left
+// corner's distance from the top-left corner of the page as displayed
+// (after /Rotate, within the CropBox), and the size, in millimetres.
+type RectMM struct{ X, Y, W, H float64 }
+
+// IsZero reports whether r is unset.
+func (r RectMM) IsZero() bool { return r == RectMM{} }
+
+// geometry reads the page boxes and rotation the placement math needs.
+func (d *document) geometry(pg *page) (appearance.PageGeometry, error) {
+	box := func(k pdf.Name) ([4]float64, bool) {
+		var b [4]float64
+		arr, err := d.array(pg.inherited[k])
+		if err != nil || len(arr) != 4 {
+			return b, false
+		}
+		for i, v := range arr {
+			rv, err := d.r.Resolve(v)
+			if err != nil {
+				return b, false
+			}
+			f, ok := pdf.Number(rv)
+			if !ok {
+				return b, false
+			}
+			b[i] = f
+		}
+		// Normalise so that LL < UR whatever order the file uses.
+		if b[0] > b[2] {
+			b[0], b[2] = b[2], b[0]
+		}
+		if b[1] > b[3] {
+			b[1], b[3] = b[3], b[1]
+		}
+		return b, true
+	}
+	media, ok := box("MediaBox")
+	if !ok {
+		// A4 portrait, what readers assume for a page without one.
+		media = [4]float64{0, 0, 595.28, 841.89}
+	}
+	crop, ok := box("CropBox")
+	if !ok {
+		crop = media
+	}
+	rotate := int64(0)
+	if r, ok := d.integer(pg.inherited["Rotate"]); ok {
+		rotate = r
+	}
+	g, err := appearance.NewPageGeometry(media, crop, int(rotate))
+	if err != nil {
+		return g, badDocument(err, "page geometry")
+	}
+	return g, nil
+}
+
+// appearanceObjects builds the widget's normal appearance: the form
+// XObject and the image and font objects it uses.
+type builtAppearance struct {
+	bbox    [4]float64
+	matrix  [6]float64
+	res     pdf.Dict
+	content []byte
+	objects []font.Object
+}
+
+func buildAppearance(a *Appearance, bboxW, bboxH float64, matrix [6]float64, alloc func() pdf.Ref) (*builtAppearance, error) {
+	b := &builtAppearance{bbox: [4]float64{0, 0, bboxW, bboxH}, matrix: matrix, res: pdf.Dict{}}
+	var content bytes.Buffer
+	xobjs := pdf.Dict{}
+	for i, im := range a.Images {
+		img, err := appearance.DecodeImage(im.Data)
+		if err != nil {
+			return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("appearance image %d", i+1), Err: err}
+		}
+		ref := alloc()
+		dict := copyDict(img.Dict)
+		if img.SMask != nil {
+			sref := alloc()
+			b.objects = append(b.objects, font.Object{Ref: sref, Dict: img.SMask.Dict, Stream: true, Data: img.SMask.Data})
+			dict["SMask"] = sref
+		}
+		b.objects = append(b.objects, font.Object{Ref: ref, Dict: dict, Stream: true, Data: img.Data})
+		name := pdf.Name(fmt.Sprintf("Im%d", i+1))
+		xobjs[name] = ref
+		fmt.Fprintf(&content, "q %s 0 0 %s %s %s cm /%s Do Q\n", num(im.W), num(im.H), num(im.X), num(im.Y), name)
+	}
+	if len(xobjs) > 0 {
+		b.res["XObject"] = xobjs
+	}
+	if len(a.Text) > 0 {
+		subsets := map[FontStyle]*font.Subset{}
+		type line struct {
+			TextLine
+			codes []byte
+		}
+		var lines []line
+		for _, t := range a.Text {
+			sub := subsets[t.Style]
+			if sub == nil {
+				face, err := font.Load(font.Style(t.Style))
+				if err != nil {
+					return nil, fmt.Errorf("pades: load font: %w", err)
+				}
+				if err := face.HasGlyphs(t.Text); err != nil {
+					return nil, &Error{Code: CodeBadRequest, Reason: "the text cannot be shown with the embedded font", Err: err}
+				}
+				sub = face.NewSubset()
+				subsets[t.Style] = sub
+			}
+			lines = append(lines, line{t, sub.Encode(t.Text)})
+		}
+		fonts := pdf.Dict{}
+		// A fixed order keeps object numbers, and so the output bytes,
+		// the same from run to run.
+		for _, style := range []FontStyle{Regular, Italic, Bold} {
+			sub := subsets[style]
+			if sub == nil {
+				continue
+			}
+			ref, objs, err := sub.Objects(alloc)
+			if err != nil {
+				return nil, fmt.Errorf("pades: embed font: %w", err)
+			}
+			b.objects = append(b.objects, objs...)
+			fonts[pdf.Name(fmt.Sprintf("F%d", style+1))] = ref
+		}
+		b.res["Font"] = fonts
+		for _, l := range lines {
+			size := l.Size
+			if size == 0 {
+				size = 10
+			}
+			fmt.Fprintf(&content, "BT %s %s %s rg /F%d %s Tf %s %s Td <%x> Tj ET\n",
+				num(l.Color[0]), num(l.Color[1]), num(l.Color[2]), l.Style+1, num(size), num(l.X), num(l.Y), l.codes)
+		}
+	}
+	b.content = content.Bytes()
+	return b, nil
+}
+
+// num formats a number the way content streams want it: no exponent, no
+// needless zeros.
+func num(f float64) string {
+	return string(pdf.AppendObject(nil, pdf.Real(f)))
+}
