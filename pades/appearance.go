@@ -7,6 +7,7 @@ import (
 	"github.com/kyso-vn/kyso/pades/internal/appearance"
 	"github.com/kyso-vn/kyso/pades/internal/font"
 	"github.com/kyso-vn/kyso/pades/internal/pdf"
+	"github.com/kyso-vn/kyso/pades/internal/pdftext"
 )
 
 // Appearance is what a visible signature shows. Everything is drawn in the
@@ -44,6 +45,16 @@ type TextLine struct {
 	Style FontStyle
 	// Color is RGB in 0..1; the zero value is black.
 	Color [3]float64
+}
+
+// ImageSize returns the pixel size of a PNG or JPEG, or why it cannot be
+// used in an appearance.
+func ImageSize(data []byte) (w, h int, err error) {
+	img, err := appearance.DecodeImage(data)
+	if err != nil {
+		return 0, 0, err
+	}
+	return img.Width, img.Height, nil
 }
 
 // RectMM is a box the way people measure a printed page: the top-left
@@ -100,6 +111,44 @@ func (d *document) geometry(pg *page) (appearance.PageGeometry, error) {
 		return g, badDocument(err, "page geometry")
 	}
 	return g, nil
+}
+
+// anchorRectMM finds the anchor text on the page and returns the box it
+// places, in millimetres as displayed.
+func (d *document) anchorRectMM(pg *page, pageNum int, g appearance.PageGeometry, a *Anchor) (RectMM, error) {
+	if a.Text == "" || a.W <= 0 || a.H <= 0 {
+		return RectMM{}, &Error{Code: CodeBadRequest, Reason: "an anchor needs a text and a box size"}
+	}
+	res, err := d.dict(pg.inherited["Resources"])
+	if err != nil {
+		return RectMM{}, badDocument(err, "cannot read the page's resources")
+	}
+	spans, err := pdftext.PageSpans(d.r, pg.dict, res)
+	if err != nil && len(spans) == 0 {
+		return RectMM{}, badDocument(err, "cannot read the text of page %d", pageNum)
+	}
+	found := pdftext.Find(spans, a.Text)
+	if len(found) == 0 {
+		return RectMM{}, &Error{Code: CodeAnchorNotFound, Reason: fmt.Sprintf("%q is not on page %d", a.Text, pageNum)}
+	}
+	occ := a.Occurrence
+	if occ == 0 {
+		occ = -1
+	}
+	i := occ - 1
+	if occ < 0 {
+		i = len(found) + occ
+	}
+	if i < 0 || i >= len(found) {
+		return RectMM{}, &Error{Code: CodeAnchorNotFound, Reason: fmt.Sprintf("%q occurs %d times on page %d, not %d", a.Text, len(found), pageNum, a.Occurrence)}
+	}
+	r := found[i]
+	x, y, w, _ := g.DisplayRectMM(appearance.Rect{LLX: r.LLX, LLY: r.LLY, URX: r.URX, URY: r.URY})
+	out := RectMM{X: x + a.OffsetX, Y: y + a.OffsetY, W: a.W, H: a.H}
+	if a.CenterX {
+		out.X = x + (w-a.W)/2 + a.OffsetX
+	}
+	return out, nil
 }
 
 // appearanceObjects builds the widget's normal appearance: the form

@@ -26,6 +26,8 @@ const (
 	CodeFieldExists Code = "FIELD_EXISTS"
 	// CodeBadPage: the requested page does not exist.
 	CodeBadPage Code = "BAD_PAGE"
+	// CodeAnchorNotFound: the anchor text is not on the page.
+	CodeAnchorNotFound Code = "ANCHOR_NOT_FOUND"
 	// CodeBadRequest: the options contradict each other or the document
 	// (for example certifying a document that is already signed).
 	CodeBadRequest Code = "BAD_REQUEST"
@@ -72,6 +74,7 @@ var (
 	ErrFieldExists       = &Error{Code: CodeFieldExists}
 	ErrBadPage           = &Error{Code: CodeBadPage}
 	ErrBadRequest        = &Error{Code: CodeBadRequest}
+	ErrAnchorNotFound    = &Error{Code: CodeAnchorNotFound}
 	ErrDigestMismatch    = &Error{Code: CodeDigestMismatch}
 	ErrSignatureTooLarge = &Error{Code: CodeSignatureTooLarge}
 )

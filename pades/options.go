@@ -37,8 +37,28 @@ type Field struct {
 	// Both zero make the signature invisible.
 	Rect   Rect
 	RectMM RectMM
+	// Anchor places the box relative to text printed on the page, such as
+	// the signer's name under the signature block; it takes precedence
+	// over Rect and RectMM.
+	Anchor *Anchor
 	// Appearance is what the box shows; nil shows nothing.
 	Appearance *Appearance
+}
+
+// Anchor places a box relative to a text found on the page, so that
+// integrators need not compute coordinates. The box's top-left corner goes
+// OffsetX, OffsetY millimetres (as displayed: right and down are positive)
+// from the top-left corner of the text; with CenterX the box is centred
+// horizontally on the text instead, and OffsetX shifts it from there.
+type Anchor struct {
+	Text string
+	// Occurrence picks among several matches on the page: 1 is the first
+	// in reading order, -1 the last; 0 means the last, because signature
+	// blocks stand at the end of a page.
+	Occurrence       int
+	OffsetX, OffsetY float64
+	W, H             float64 // the box size in mm
+	CenterX          bool
 }
 
 // Info is the signature dictionary's descriptive text. Any Unicode text,

@@ -163,12 +163,18 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 	rect := f.Rect
 	matrix := [6]float64{1, 0, 0, 1, 0, 0}
 	bboxW, bboxH := rect.URX-rect.LLX, rect.URY-rect.LLY
-	if !f.RectMM.IsZero() {
+	if !f.RectMM.IsZero() || f.Anchor != nil {
 		g, err := d.geometry(pg)
 		if err != nil {
 			return nil, err
 		}
-		r, m, w, h := g.PlaceMM(f.RectMM.X, f.RectMM.Y, f.RectMM.W, f.RectMM.H)
+		box := f.RectMM
+		if f.Anchor != nil {
+			if box, err = d.anchorRectMM(pg, pageNum, g, f.Anchor); err != nil {
+				return nil, err
+			}
+		}
+		r, m, w, h := g.PlaceMM(box.X, box.Y, box.W, box.H)
 		rect, matrix, bboxW, bboxH = Rect(r), m, w, h
 	}
 	widget := pdf.Dict{

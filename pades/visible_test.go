@@ -1,11 +1,14 @@
 package pades
 
 import (
+	"errors"
 	"image"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,29 +19,6 @@ import (
 
 // renderDPI is the resolution pages are rendered at for raster checks.
 const renderDPI = 100
-
-// render renders page 1 of path and returns it.
-func render(t *testing.T, path string) image.Image {
-	t.Helper()
-	prefix := filepath.Join(t.TempDir(), "page")
-	if out, err := exec.Command("pdftoppm", "-r", "100", "-f", "1", "-l", "1", "-png", path, prefix).CombinedOutput(); err != nil {
-		t.Fatalf("pdftoppm: %v: %s", err, out)
-	}
-	matches, _ := filepath.Glob(prefix + "*.png")
-	if len(matches) != 1 {
-		t.Fatalf("pdftoppm wrote %v", matches)
-	}
-	f, err := os.Open(matches[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
 
 // pixelBox returns the bounding box, in millimetres from the top-left of
 // the rendered page, of the pixels keep selects, and how many there are.
@@ -89,7 +69,7 @@ func TestVisibleSignatureImageAndText(t *testing.T) {
 			out, _ := signFile(t, tc.in, fx.personal, opts)
 			validate(t, db, tc.in, out, 1)
 
-			x0, y0, x1, y1, n := pixelBox(render(t, out), blue)
+			x0, y0, x1, y1, n := pixelBox(renderPage(t, out, 1), blue)
 			if n < 100 {
 				t.Fatalf("only %d blue pixels: the signature image is not drawn", n)
 			}
@@ -146,4 +126,95 @@ func TestVisibleTextIsSubset(t *testing.T) {
 	if !strings.Contains(string(fonts), "+LiberationSerif ") || !strings.Contains(string(fonts), "+LiberationSerif-Italic") {
 		t.Errorf("pdffonts does not list the embedded subsets:\n%s", fonts)
 	}
+}
+
+// wordBoxMM returns the union box, in mm from the page's top-left, of the
+// consecutive words of phrase on page n as pdftotext -bbox reports them.
+func wordBoxMM(t *testing.T, path string, n int, phrase string) (x0, y0, x1, y1 float64) {
+	t.Helper()
+	out, err := exec.Command("pdftotext", "-bbox", "-f", strconv.Itoa(n), "-l", strconv.Itoa(n), path, "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>`)
+	type word struct {
+		text           string
+		x0, y0, x1, y1 float64
+	}
+	var words []word
+	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
+		f := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v * 25.4 / 72 }
+		words = append(words, word{m[5], f(m[1]), f(m[2]), f(m[3]), f(m[4])})
+	}
+	want := strings.Fields(phrase)
+	for i := 0; i+len(want) <= len(words); i++ {
+		ok := true
+		for k, w := range want {
+			ok = ok && words[i+k].text == w
+		}
+		if ok {
+			x0, y0, x1, y1 = words[i].x0, words[i].y0, words[i].x1, words[i].y1
+			for _, w := range words[i : i+len(want)] {
+				x0, y0, x1, y1 = min(x0, w.x0), min(y0, w.y0), max(x1, w.x1), max(y1, w.y1)
+			}
+			return
+		}
+	}
+	t.Fatalf("pdftotext does not find %q on page %d", phrase, n)
+	return
+}
+
+func TestAnchorPlacesSignatureAboveName(t *testing.T) {
+	sig, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := sample(t, pdfcorpus.LetterName)
+	opts := baseOptions()
+	opts.Field.Page = 2
+	opts.Field.Anchor = &Anchor{Text: "Nguyễn Văn Ánh", W: 50, H: 20, OffsetY: -22, CenterX: true}
+	opts.Field.Appearance = &Appearance{Images: []PlacedImage{{Data: sig, W: mmToPt(50), H: mmToPt(20)}}}
+	out, _ := signFile(t, in, fx.personal, opts)
+
+	nx0, ny0, nx1, _ := wordBoxMM(t, out, 2, "Nguyễn Văn Ánh")
+	img := renderPage(t, out, 2)
+	x0, y0, x1, y1, n := pixelBox(img, blue)
+	if n < 100 {
+		t.Fatalf("only %d blue pixels on page 2", n)
+	}
+	t.Logf("name at x %.1f–%.1f, top %.1f mm; signature ink at x %.1f–%.1f, y %.1f–%.1f mm", nx0, nx1, ny0, x0, x1, y0, y1)
+	if y1 > ny0+0.5 || y0 < ny0-25 {
+		t.Errorf("the signature (y %.1f–%.1f mm) is not just above the name (top %.1f mm)", y0, y1, ny0)
+	}
+	if c, nc := (x0+x1)/2, (nx0+nx1)/2; c < nc-6 || c > nc+6 {
+		t.Errorf("the signature is centred at x %.1f mm, the name at %.1f mm", c, nc)
+	}
+
+	opts.Field.Anchor = &Anchor{Text: "Không có trên trang", W: 50, H: 20}
+	if _, err := SignFile(testContext(t), in, filepath.Join(t.TempDir(), "x.pdf"), fx.personal.key, fx.personal.cert, opts); !errors.Is(err, ErrAnchorNotFound) {
+		t.Errorf("missing anchor: err = %v, want ANCHOR_NOT_FOUND", err)
+	}
+}
+
+// renderPage renders page n of path.
+func renderPage(t *testing.T, path string, n int) image.Image {
+	t.Helper()
+	prefix := filepath.Join(t.TempDir(), "page")
+	if out, err := exec.Command("pdftoppm", "-r", "100", "-f", strconv.Itoa(n), "-l", strconv.Itoa(n), "-png", path, prefix).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v: %s", err, out)
+	}
+	matches, _ := filepath.Glob(prefix + "*.png")
+	if len(matches) != 1 {
+		t.Fatalf("pdftoppm wrote %v", matches)
+	}
+	f, err := os.Open(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/pdfcheck"
 	"github.com/kyso-vn/kyso/internal/softhsm"
+	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/internal/tsatest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -32,13 +33,14 @@ func TestMain(m *testing.M) {
 //	$PERSONAL_CERT    the personal certificate and its intermediate, PEM
 //	$NSSDB            an NSS database trusting the test root, for pdfsig
 //	$TSA_URL          a local RFC 3161 timestamp authority
+//	$SIG_PNG          a blue handwritten-signature PNG (generated)
 //
 // cliFixture is the SoftHSM token, PKI, files and services that CLI tests
 // and benchmarks share.
 type cliFixture struct {
 	dir, module, conf          string
 	p12, pass, pinFile, letter string
-	personalPEM                string
+	personalPEM, sigPNG        string
 	pki                        *devpki.PKI
 	nss                        *pdfcheck.NSSDB
 	tsa                        *tsatest.Server
@@ -85,6 +87,14 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sigPNG := filepath.Join(dir, "chu-ky.png")
+	png, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sigPNG, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	nss := pdfcheck.NewNSSDB(t, pki.Root.Cert)
 	tsa := tsatest.Start(t, pki, tsatest.Options{})
 	key, err := devpki.GenerateSoftKey(devpki.RSA2048)
@@ -105,7 +115,7 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	}
 
 	return &cliFixture{dir: dir, module: module, conf: env.ConfPath, p12: p12, pass: pass, pinFile: pinFile,
-		letter: letter, personalPEM: personalPEM, pki: pki, nss: nss, tsa: tsa}
+		letter: letter, personalPEM: personalPEM, sigPNG: sigPNG, pki: pki, nss: nss, tsa: tsa}
 }
 
 func TestScripts(t *testing.T) {
@@ -125,6 +135,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("PERSONAL_CERT", f.personalPEM)
 			e.Setenv("NSSDB", "sql:"+f.nss.Dir)
 			e.Setenv("TSA_URL", f.tsa.URL)
+			e.Setenv("SIG_PNG", f.sigPNG)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

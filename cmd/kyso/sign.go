@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,15 +19,16 @@ import (
 
 // signFlags are the options shared by sign and pdf prepare.
 type signFlags struct {
-	reason, location, contact, name string
-	hash                            string
-	pss                             bool
-	page                            int
-	field                           string
-	certify                         int
-	level                           string
-	tsa                             string
-	tsaTimeout                      time.Duration
+	image, rectMM, anchor, offsetMM, sizeMM string
+	reason, location, contact, name         string
+	hash                                    string
+	pss                                     bool
+	page                                    int
+	field                                   string
+	certify                                 int
+	level                                   string
+	tsa                                     string
+	tsaTimeout                              time.Duration
 }
 
 func (s *signFlags) registerDoc(c *cli, fs interface {
@@ -40,6 +42,11 @@ func (s *signFlags) registerDoc(c *cli, fs interface {
 	fs.StringVar(&s.hash, "hash", "sha256", c.pick([2]string{"hàm băm: sha256, sha384, sha512", "hash: sha256, sha384, sha512"}))
 	fs.IntVar(&s.page, "page", 1, c.pick([2]string{"trang đặt trường chữ ký", "page of the signature field"}))
 	fs.StringVar(&s.field, "field", "", c.pick([2]string{"tên trường chữ ký (mặc định SignatureN)", "signature field name (default SignatureN)"}))
+	fs.StringVar(&s.image, "image", "", c.pick([2]string{"ảnh chữ ký (PNG hoặc JPEG) cho chữ ký hiển thị", "signature image (PNG or JPEG) for a visible signature"}))
+	fs.StringVar(&s.rectMM, "rect-mm", "", c.pick([2]string{"vị trí ô chữ ký x,y,rộng,cao (mm, tính từ góc trên bên trái trang)", "signature box x,y,width,height (mm from the page's top-left corner)"}))
+	fs.StringVar(&s.anchor, "anchor", "", c.pick([2]string{"đặt ô chữ ký theo dòng chữ này trên trang (vd. tên người ký)", "place the box relative to this text on the page (e.g. the signer's printed name)"}))
+	fs.StringVar(&s.offsetMM, "offset-mm", "0,0", c.pick([2]string{"độ lệch dx,dy (mm) của ô so với góc trên bên trái dòng chữ --anchor", "offset dx,dy (mm) of the box from the --anchor text's top-left corner"}))
+	fs.StringVar(&s.sizeMM, "size-mm", "50,20", c.pick([2]string{"kích thước ô rộng,cao (mm) khi dùng --anchor", "box width,height (mm) with --anchor"}))
 	fs.IntVar(&s.certify, "certify", 0, c.pick([2]string{"ký chứng nhận (DocMDP) mức 1, 2 hoặc 3 cho chữ ký đầu tiên; mặc định ký phê duyệt", "certify (DocMDP) with level 1, 2 or 3 (first signature only); default approval"}))
 }
 
@@ -171,6 +178,9 @@ func (s *signFlags) options() (pades.Options, error) {
 		Hash:    h,
 		PSS:     s.pss,
 	}
+	if err := s.placement(&o); err != nil {
+		return o, err
+	}
 	switch strings.ToUpper(s.level) {
 	case "B-B", "BB", "":
 		o.Level = pades.LevelBB
@@ -186,6 +196,72 @@ func (s *signFlags) options() (pades.Options, error) {
 		o.TSA = &cms.TSA{URL: s.tsa, Timeout: s.tsaTimeout}
 	}
 	return o, nil
+}
+
+// placement turns --image, --rect-mm and --anchor into the field's box and
+// appearance. The image is fitted into the box, centred, aspect kept.
+func (s *signFlags) placement(o *pades.Options) error {
+	if s.rectMM != "" && s.anchor != "" {
+		return usageErr("--rect-mm and --anchor exclude each other")
+	}
+	var w, h float64
+	switch {
+	case s.rectMM != "":
+		v, err := mmList(s.rectMM, 4, "--rect-mm")
+		if err != nil {
+			return err
+		}
+		o.Field.RectMM = pades.RectMM{X: v[0], Y: v[1], W: v[2], H: v[3]}
+		w, h = v[2], v[3]
+	case s.anchor != "":
+		off, err := mmList(s.offsetMM, 2, "--offset-mm")
+		if err != nil {
+			return err
+		}
+		size, err := mmList(s.sizeMM, 2, "--size-mm")
+		if err != nil {
+			return err
+		}
+		o.Field.Anchor = &pades.Anchor{Text: s.anchor, OffsetX: off[0], OffsetY: off[1], W: size[0], H: size[1]}
+		w, h = size[0], size[1]
+	case s.image != "":
+		return usageErr("--image needs --rect-mm or --anchor to say where it goes")
+	}
+	if s.image == "" {
+		return nil
+	}
+	data, err := os.ReadFile(s.image)
+	if err != nil {
+		return usageErr("--image: %v", err)
+	}
+	iw, ih, err := pades.ImageSize(data)
+	if err != nil {
+		return usageErr("--image %s: %v", s.image, err)
+	}
+	bw, bh := mmToPt(w), mmToPt(h)
+	scale := min(bw/float64(iw), bh/float64(ih))
+	dw, dh := float64(iw)*scale, float64(ih)*scale
+	o.Field.Appearance = &pades.Appearance{Images: []pades.PlacedImage{{Data: data, X: (bw - dw) / 2, Y: (bh - dh) / 2, W: dw, H: dh}}}
+	return nil
+}
+
+func mmToPt(v float64) float64 { return v * 72 / 25.4 }
+
+// mmList parses "a,b,…" with exactly n numbers.
+func mmList(s string, n int, flag string) ([]float64, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != n {
+		return nil, usageErr("%s %q: want %d numbers separated by commas", flag, s, n)
+	}
+	out := make([]float64, n)
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return nil, usageErr("%s %q: %q is not a number", flag, s, p)
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 func checkPDF(path string) error {
@@ -211,7 +287,7 @@ func exitCodeFor(err error) int {
 	}
 	switch pades.CodeOf(err) {
 	case pades.CodeBadDocument, pades.CodeEncrypted, pades.CodeLocked, pades.CodeFieldExists,
-		pades.CodeBadPage, pades.CodeBadRequest, pades.CodeDigestMismatch:
+		pades.CodeBadPage, pades.CodeBadRequest, pades.CodeDigestMismatch, pades.CodeAnchorNotFound:
 		return exitUsage
 	}
 	if token.CodeOf(err) != "" {
