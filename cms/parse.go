@@ -103,10 +103,19 @@ type ESSCertIDv2 struct {
 }
 
 // Parse parses a DER CMS ContentInfo holding SignedData. It never panics
-// on malformed input. Indefinite-length BER is not accepted.
+// on malformed input.
+//
+// BER input (indefinite lengths, chunked OCTET STRINGs, as NSS and so
+// poppler's pdfsig write) is accepted by converting it to DER first; the
+// signed attributes inside are DER either way.
 func Parse(der []byte) (*SignedData, error) {
 	sd, err := parse(der, 0)
 	if err != nil {
+		if conv, cerr := berToDER(der); cerr == nil {
+			if sd, err2 := parse(conv, 0); err2 == nil {
+				return sd, nil
+			}
+		}
 		return nil, fmt.Errorf("cms: parse: %w", err)
 	}
 	return sd, nil

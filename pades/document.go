@@ -25,6 +25,8 @@ type document struct {
 	catalog  pdf.Dict
 	fields   map[string]bool // full names of existing fields
 	sigCount int             // signature fields that carry a value
+	// sigFields are those fields, with their /V, in field-tree order.
+	sigFields []sigField
 	docMDP   int             // P of an existing certification signature, 0 if none
 }
 
@@ -102,6 +104,12 @@ func (d *document) integer(o pdf.Object) (int64, bool) {
 		return int64(v), true
 	}
 	return 0, false
+}
+
+// sigField is a signature field that carries a value.
+type sigField struct {
+	name  string
+	value pdf.Object
 }
 
 // page is a page found in the page tree.
@@ -252,6 +260,7 @@ func (d *document) readFields() error {
 		}
 		if ft == "Sig" && f["V"] != nil {
 			d.sigCount++
+			d.sigFields = append(d.sigFields, sigField{name: name, value: f["V"]})
 		}
 		if kids, err := d.array(f["Kids"]); err == nil {
 			for i := len(kids) - 1; i >= 0; i-- {
