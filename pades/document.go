@@ -27,7 +27,7 @@ type document struct {
 	sigCount int             // signature fields that carry a value
 	// sigFields are those fields, with their /V, in field-tree order.
 	sigFields []sigField
-	docMDP   int             // P of an existing certification signature, 0 if none
+	docMDP    int // P of an existing certification signature, 0 if none
 }
 
 // openDocument reads the structure of in. Every parse failure becomes a
