@@ -117,7 +117,7 @@ func (m *Manager) Close() error {
 // module answers, the tokens last seen in it are returned, so a token that
 // hangs does not hold up the others.
 func (m *Manager) Tokens(ctx context.Context) ([]TokenInfo, error) {
-	m.rescanAll(ctx)
+	m.rescanAll(ctx, false)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]TokenInfo, 0, len(m.tokens))
@@ -196,14 +196,19 @@ func (m *Manager) locate(h Handle, tokenID string) (*tokenState, *Certificate) {
 	return nil, nil
 }
 
-func (m *Manager) rescanAll(ctx context.Context) {
+// rescanAll rescans every module concurrently, until ctx ends. Events it
+// finds go to the watchers like the watcher's own: whichever rescan sees a
+// change first must report it. With wait set, a rescan already running on
+// a module is waited for rather than skipped, so a lookup sees the token
+// that scan is loading.
+func (m *Manager) rescanAll(ctx context.Context, wait bool) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	for _, mod := range m.mods {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.rescan(mod, false)
+			m.broadcast(m.rescan(mod, wait))
 		}()
 	}
 	go func() { wg.Wait(); close(done) }()
@@ -261,14 +266,20 @@ func (m *Manager) rescan(mod *module, wait bool) []Event {
 		}
 		fresh = append(fresh, f)
 	}
+	var gone []*tokenState
 	for id, ts := range m.tokens {
 		if ts.mod == mod && !seen[id] {
 			delete(m.tokens, id)
-			ts.markRemoved()
+			gone = append(gone, ts)
 			events = append(events, Event{Type: EventTokenRemoved, Token: ts.snapshot()})
 		}
 	}
 	m.mu.Unlock()
+	// Closing sessions talks to the driver, which may be slow on a dead
+	// device; nothing else waits on it.
+	for _, ts := range gone {
+		ts.markRemoved()
+	}
 
 	// Reading certificates talks to the token; do it without holding the
 	// manager's lock so other tokens stay usable meanwhile.
@@ -327,7 +338,7 @@ func (m *Manager) Watch(ctx context.Context) <-chan Event {
 	m.mu.Unlock()
 	if start {
 		// Establish the baseline so the first events are real changes.
-		m.rescanAll(context.Background())
+		m.rescanAll(context.Background(), true)
 		for _, mod := range m.mods {
 			go m.watchModule(mod)
 		}
@@ -388,8 +399,18 @@ func (m *Manager) broadcast(events []Event) {
 		for ch := range m.watchers {
 			select {
 			case ch <- e:
+				continue
 			default:
-				m.log.Warn("token event dropped: watcher is not reading", "type", e.Type)
+			}
+			// Full: drop the oldest event so the newest state arrives.
+			select {
+			case old := <-ch:
+				m.log.Warn("token event dropped: watcher is not reading", "type", old.Type)
+			default:
+			}
+			select {
+			case ch <- e:
+			default:
 			}
 		}
 	}
@@ -509,11 +530,12 @@ func (ts *tokenState) load() {
 		c.ID = hex.EncodeToString(id)
 		c.Label = string(attr(ctx, s, o, pkcs11.CKA_LABEL))
 		c.TokenID = ts.info.ID
+		// The ref is kept even when no key object is visible yet: many
+		// tokens show private keys only after login, and the CKA_ID is
+		// then the only way to find an EC key.
 		ref, ok := pairKey(x, id, pubs, privs)
 		c.HasPrivateKey = ok
-		if ok {
-			ts.keys[c.Handle] = ref
-		}
+		ts.keys[c.Handle] = ref
 		ts.certs = append(ts.certs, c)
 	}
 	sort.Slice(ts.certs, func(i, j int) bool { return ts.certs[i].Label < ts.certs[j].Label })

@@ -149,15 +149,20 @@ func (m *module) subscribe() (<-chan struct{}, func()) {
 func (m *module) waitLoop(first chan<- uint) {
 	for {
 		rv, _ := m.raw.waitForSlotEvent(0)
+		refused := rv == pkcs11.CKR_FUNCTION_NOT_SUPPORTED || rv == pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED
+		if refused {
+			// Before signalling startWaiting, so the status it leads to is
+			// already right.
+			m.waitSupported.Store(false)
+		}
 		if first != nil {
 			first <- rv
 			first = nil
 		}
-		switch rv {
-		case pkcs11.CKR_OK:
-		case pkcs11.CKR_FUNCTION_NOT_SUPPORTED, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED:
+		switch {
+		case rv == pkcs11.CKR_OK:
+		case refused:
 			m.evMu.Lock()
-			m.waitSupported.Store(false)
 			for ch := range m.subs {
 				delete(m.subs, ch)
 				close(ch)

@@ -50,7 +50,7 @@ func (m *Manager) SignerOn(ctx context.Context, tokenID string, h Handle, pins P
 	if _, c := m.locate(h, tokenID); c != nil && (tokenID == "" || c.TokenID == tokenID) {
 		return &p11Signer{m: m, cert: c, pins: pins}, nil
 	}
-	m.rescanAll(ctx)
+	m.rescanAll(ctx, true)
 	if _, c := m.locate(h, tokenID); c != nil && (tokenID == "" || c.TokenID == tokenID) {
 		return &p11Signer{m: m, cert: c, pins: pins}, nil
 	}
@@ -80,22 +80,47 @@ func (s *p11Signer) SignContext(ctx context.Context, digest []byte, opts crypto.
 		return nil, err
 	}
 	ts, _ := s.m.locate(s.cert.Handle, s.cert.TokenID)
-	if ts == nil {
-		// Plugged back in since we last looked?
-		s.m.rescanAll(ctx)
-		if ts, _ = s.m.locate(s.cert.Handle, s.cert.TokenID); ts == nil {
+	if ts == nil || ts.removed.Load() {
+		// Plugged back in, or into another reader, since we last looked.
+		ts = s.relocate(ctx)
+		if ts == nil {
 			return nil, &Error{Code: CodeTokenAbsent, Op: "sign", Err: errString("the token holding this certificate is not present")}
 		}
 	}
+	sig, err := s.signOn(ctx, ts, mech, data)
+	if CodeOf(err) == CodeTokenAbsent {
+		// The slot was empty when the session was opened (nothing was
+		// logged in or signed): the token may sit in another slot now.
+		if ts2 := s.relocate(ctx); ts2 != nil && ts2 != ts {
+			sig, err = s.signOn(ctx, ts2, mech, data)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ec {
+		return ecdsaASN1(sig)
+	}
+	return sig, nil
+}
+
+// relocate rescans and finds the token now holding the certificate.
+func (s *p11Signer) relocate(ctx context.Context) *tokenState {
+	s.m.rescanAll(ctx, true)
+	ts, _ := s.m.locate(s.cert.Handle, s.cert.TokenID)
+	return ts
+}
+
+// signOn runs one signature on ts. The token call runs on its own
+// goroutine so that a cancelled context returns at once even when a driver
+// is stuck; the goroutine releases the token when the driver returns.
+func (s *p11Signer) signOn(ctx context.Context, ts *tokenState, mech *pkcs11.Mechanism, data []byte) ([]byte, error) {
 	if len(ts.mechs) > 0 && !ts.mechs[mech.Mechanism] {
 		return nil, &Error{Code: CodeMechanismNotSupported, Op: "sign", Token: ts.label, Err: fmt.Errorf("the token does not offer %s", mechanismName(mech.Mechanism))}
 	}
 	if err := ts.acquire(ctx); err != nil {
 		return nil, err
 	}
-	// The token call runs on its own goroutine so that a cancelled context
-	// returns at once even when a driver is stuck; the goroutine releases
-	// the token when the driver returns.
 	type result struct {
 		sig []byte
 		err error
@@ -106,19 +131,12 @@ func (s *p11Signer) SignContext(ctx context.Context, digest []byte, opts crypto.
 		sig, err := ts.sign(ctx, s.cert, s.pins, mech, data)
 		done <- result{sig, err}
 	}()
-	var r result
 	select {
-	case r = <-done:
+	case r := <-done:
+		return r.sig, r.err
 	case <-ctx.Done():
 		return nil, &Error{Code: CodeCancelled, Op: "sign", Token: ts.label, Err: ctx.Err()}
 	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if ec {
-		return ecdsaASN1(r.sig)
-	}
-	return r.sig, nil
 }
 
 // sign runs one signature on the token. The caller holds ts.sem.
@@ -136,6 +154,15 @@ func (ts *tokenState) sign(ctx context.Context, cert *Certificate, pins PINSourc
 		if err := ts.login(ctx, cert, pins, pkcs11.CKU_USER); err != nil {
 			return nil, err
 		}
+	}
+	if ts.removed.Load() {
+		// Pulled out while the PIN dialog was open: the session may belong
+		// to a re-inserted token's new state by now.
+		ts.dropSession(false)
+		return nil, &Error{Code: CodeTokenRemoved, Op: "sign", Token: label}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Code: CodeCancelled, Op: "sign", Token: label, Err: err}
 	}
 	kh, err := ts.privateKey(cert)
 	if err != nil {
@@ -231,6 +258,12 @@ func (ts *tokenState) login(ctx context.Context, cert *Certificate, pins PINSour
 		if len(pin) == 0 {
 			// An empty PIN would cost a retry on some tokens for nothing.
 			return &Error{Code: CodePINInvalid, Op: op, Token: ts.label, Err: errString("empty PIN")}
+		}
+		if err := ctx.Err(); err != nil {
+			// The caller has gone (and been told so): a C_Login now would
+			// use up a try whose result nobody sees.
+			wipe(pin)
+			return &Error{Code: CodeCancelled, Op: op, Token: ts.label, Err: err}
 		}
 	}
 	rv := ts.mod.raw.login(uint(ts.session), userType, pin)
