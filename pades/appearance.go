@@ -11,9 +11,9 @@ import (
 )
 
 // Appearance is what a visible signature shows. Everything is drawn in the
-// box's own space as the reader sees the page: (0, 0) is the lower-left
-// corner of the box, units are points, and the box is upright even on a
-// rotated page.
+// box's own space: (0, 0) is the lower-left corner of the box, units are
+// points. Placed with RectMM or an Anchor, the box is upright as the reader
+// sees the page, even on a rotated page.
 type Appearance struct {
 	Images []PlacedImage
 	Text   []TextLine

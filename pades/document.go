@@ -40,6 +40,12 @@ func openDocument(in io.ReaderAt, size int64) (*document, error) {
 	if err != nil {
 		return nil, badDocument(err, "cannot read the PDF structure")
 	}
+	if off := r.HeaderOffset(); off != 0 {
+		// Such files count offsets from the header or from byte 0 depending
+		// on the producer; an update would have to guess which, and a wrong
+		// guess breaks the file for every reader.
+		return nil, badDocument(nil, "the file has %d bytes before its %%PDF- header; save it again from a PDF program before signing", off)
+	}
 	d := &document{r: r, size: size, trailer: r.Trailer(), fields: map[string]bool{}}
 	if _, ok := d.trailer["Encrypt"]; ok {
 		return nil, &Error{Code: CodeEncrypted, Reason: "the document is encrypted; remove the protection before signing"}
@@ -148,7 +154,7 @@ func (d *document) page(n int) (*page, error) {
 				inherited[k] = v
 			}
 		}
-		if t, _ := nd["Type"].(pdf.Name); t == "Page" || nd["Kids"] == nil {
+		if t, _ := nd["Type"].(pdf.Name); t == "Page" || (nd["Kids"] == nil && nd["Count"] == nil) {
 			if remaining != 1 {
 				return nil, &Error{Code: CodeBadPage, Reason: fmt.Sprintf("page %d does not exist", n)}
 			}

@@ -37,6 +37,10 @@ type PrepareOptions struct {
 	Timestamped bool
 }
 
+// MaxReserve bounds the placeholder: a CMS with a long chain and a
+// timestamp is well under 64 KB; a megabyte is a mistake.
+const MaxReserve = 1 << 20
+
 // DefaultHashModeReserve is the placeholder size when the signer's
 // certificate is not known in advance: room for an RSA-4096 chain of four
 // certificates and a timestamp token.
@@ -65,6 +69,9 @@ func Prepare(ctx context.Context, in io.ReaderAt, size int64, out Output, opts P
 		return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("hash %v: use SHA-256, SHA-384 or SHA-512", h)}
 	}
 	reserve := opts.Reserve
+	if reserve < 0 || reserve > MaxReserve {
+		return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("reserve %d bytes: use 0 (automatic) up to %d", reserve, MaxReserve)}
+	}
 	if reserve == 0 && opts.Cert != nil {
 		n, err := cms.MaxSize(opts.Cert, cms.Options{Hash: h, PSS: opts.PSS, Chain: opts.Chain})
 		if err != nil {
@@ -90,7 +97,9 @@ func Prepare(ctx context.Context, in io.ReaderAt, size int64, out Output, opts P
 	if err != nil {
 		return nil, err
 	}
-	u.setByteRange(size)
+	if err := u.setByteRange(size); err != nil {
+		return nil, err
+	}
 	digest, err := writeWithPlaceholder(ctx, in, size, out, u, h.New())
 	if err != nil {
 		return nil, err
@@ -130,8 +139,20 @@ func Embed(ctx context.Context, prepared io.ReaderAt, size int64, out Output, de
 	}
 	si := sd.Signers[0]
 	h := si.DigestAlgorithm
-	if !h.Available() {
-		return nil, &Error{Code: CodeBadRequest, Reason: "the CMS uses an unsupported digest algorithm"}
+	if h != crypto.SHA256 && h != crypto.SHA384 && h != crypto.SHA512 {
+		return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("the CMS uses digest %v; use SHA-256, SHA-384 or SHA-512", h)}
+	}
+	// The CMS comes from outside (a client, a remote signer): check that
+	// it is a real signature by the certificate it carries, not only that
+	// it names the right digest.
+	if si.Certificate == nil {
+		return nil, &Error{Code: CodeBadRequest, Reason: "the CMS does not carry its signer's certificate"}
+	}
+	if err := si.VerifySignature(); err != nil {
+		return nil, &Error{Code: CodeBadRequest, Reason: "the CMS signature does not verify", Err: err}
+	}
+	if err := si.CheckSigningCertificate(); err != nil {
+		return nil, &Error{Code: CodeBadRequest, Reason: "the CMS's signing-certificate attribute does not match its signer", Err: err}
 	}
 	hw := h.New()
 	for _, r := range [][2]int64{{br[0], br[1]}, {br[2], br[2] + br[3]}} {

@@ -1,10 +1,12 @@
 package pades
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kyso-vn/kyso/cms"
@@ -66,4 +68,71 @@ func TestHashModeRoundTrip(t *testing.T) {
 	if fi, err := os.Stat(prepared); err != nil || fi.Size() != p.Size {
 		t.Errorf("prepared size %v, reported %d", fi, p.Size)
 	}
+}
+
+func TestHashModeRefusals(t *testing.T) {
+	ctx := testContext(t)
+	in := sample(t, pdfcorpus.LetterName)
+	dir := t.TempDir()
+
+	// A field name that imitates the placeholder does not fool Embed.
+	prepared := filepath.Join(dir, "prepared.pdf")
+	p, err := PrepareFile(ctx, in, prepared, PrepareOptions{Field: Field{Name: "x/ByteRange [0 1 2 3] /Contents <00>"}, Cert: fx.org.cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := cms.Sign(ctx, fx.org.key, fx.org.cert, p.Digest, cms.Options{Hash: p.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The right digest with a broken signature value is refused: the CMS
+	// comes from outside and must be a real signature.
+	sd, err := cms.Parse(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), der...)
+	i := bytes.Index(bad, sd.Signers[0].Signature)
+	if i < 0 {
+		t.Fatal("signature value not found in the DER")
+	}
+	bad[i+10] ^= 0xFF
+	out := filepath.Join(t.TempDir(), "bad.pdf")
+	if _, err := EmbedFile(ctx, prepared, out, bad); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("embed of a broken signature: err = %v, want BAD_REQUEST", err)
+	}
+	assertNoOutput(t, out)
+	good := filepath.Join(dir, "signed.pdf")
+	if _, err := EmbedFile(ctx, prepared, good, der); err != nil {
+		t.Fatalf("embed after a look-alike field name: %v", err)
+	}
+	// pdfsig parses the file; a byte scanner (like pdfcheck's OpenSSL
+	// helper) would itself be fooled by the look-alike name.
+	sigs := pdfcheck.Pdfsig(t, pdfcheck.NewNSSDB(t, fx.pki.Root.Cert), good)
+	if len(sigs) != 1 || !sigs[0].Valid || !sigs[0].TotalDocumentSigned {
+		t.Fatalf("pdfsig: %+v", sigs)
+	}
+
+	for _, reserve := range []int{-5, MaxReserve + 1} {
+		if _, err := PrepareFile(ctx, in, filepath.Join(t.TempDir(), "p.pdf"), PrepareOptions{Reserve: reserve}); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("reserve %d: err = %v, want BAD_REQUEST", reserve, err)
+		}
+	}
+}
+
+func TestJunkBeforeHeaderRefused(t *testing.T) {
+	data, err := os.ReadFile(sample(t, pdfcorpus.LetterName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "junk.pdf")
+	if err := os.WriteFile(path, append([]byte("Content-Type: application/pdf\r\n\r\n"), data...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.pdf")
+	_, err = SignFile(testContext(t), path, out, fx.personal.key, fx.personal.cert, baseOptions())
+	if CodeOf(err) != CodeBadDocument || !strings.Contains(err.Error(), "before its %PDF- header") {
+		t.Fatalf("err = %v, want BAD_DOCUMENT naming the junk", err)
+	}
+	assertNoOutput(t, out)
 }

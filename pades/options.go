@@ -32,9 +32,11 @@ type Field struct {
 	Name string
 	// Page is the 1-based page that carries the widget; 0 means page 1.
 	Page int
-	// Rect is the widget rectangle on that page in PDF user space; RectMM
-	// is the same as people measure a printed page and takes precedence.
-	// Both zero make the signature invisible.
+	// Rect is the widget rectangle on that page in PDF user space, drawn
+	// as is (not counter-rotated on a rotated page); RectMM is the box as
+	// people measure a printed page and takes precedence, and its
+	// appearance reads upright whatever the page's /Rotate. Both zero make
+	// the signature invisible.
 	Rect   Rect
 	RectMM RectMM
 	// Anchor places the box relative to text printed on the page, such as

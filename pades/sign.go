@@ -89,7 +89,9 @@ func Sign(ctx context.Context, in io.ReaderAt, size int64, out Output, signer cr
 	if err != nil {
 		return nil, err
 	}
-	u.setByteRange(size)
+	if err := u.setByteRange(size); err != nil {
+		return nil, err
+	}
 	digest, err := writeWithPlaceholder(ctx, in, size, out, u, opts.hash().New())
 	if err != nil {
 		return nil, err
@@ -129,30 +131,24 @@ func writeWithPlaceholder(ctx context.Context, in io.ReaderAt, size int64, out O
 }
 
 // copyAndHash copies the input to out and feeds it to h. Between two
-// files the copy is left to the kernel (copy_file_range on Linux) while
-// this goroutine's partner hashes: on a 100 MB scan that halves the wall
-// time compared with read-hash-write in one loop. Other outputs get the
-// one-loop copy.
+// files the copy is left to the kernel (copy_file_range on Linux, no
+// user-space copy) and the hash is then taken from the output itself: the
+// digest is of the bytes that were written, even if the input changed
+// while it was copied. Other outputs get a read-hash-write loop.
 func copyAndHash(ctx context.Context, in io.ReaderAt, size int64, out Output, h hash.Hash) error {
 	src, srcIsFile := in.(*os.File)
 	rf, outIsFile := out.(io.ReaderFrom)
-	if srcIsFile && outIsFile {
+	written, outReadable := out.(io.ReaderAt)
+	if srcIsFile && outIsFile && outReadable {
 		if _, err := src.Seek(0, io.SeekStart); err == nil {
-			hashed := make(chan error, 1)
-			go func() {
-				hashed <- hashRange(ctx, in, size, h)
-			}()
-			n, cerr := rf.ReadFrom(io.LimitReader(src, size))
-			herr := <-hashed
+			n, err := rf.ReadFrom(io.LimitReader(src, size))
 			switch {
-			case herr != nil:
-				return herr
-			case cerr != nil:
-				return fmt.Errorf("pades: copy input: %w", cerr)
+			case err != nil:
+				return fmt.Errorf("pades: copy input: %w", err)
 			case n != size:
 				return badDocument(nil, "the file shrank while it was read (%d of %d bytes)", n, size)
 			}
-			return nil
+			return hashRange(ctx, written, size, h)
 		}
 	}
 	both := io.MultiWriter(h, out)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -48,6 +49,14 @@ type objWriter struct {
 	gens    map[uint32]uint16
 }
 
+// written reports whether ref is already in this update. The page's
+// /Annots and the AcroForm's /Fields can be one and the same array; both
+// writes would add the same widget to it, so the second is skipped.
+func (w *objWriter) written(ref pdf.Ref) bool {
+	_, ok := w.offsets[ref.Num]
+	return ok
+}
+
 func (w *objWriter) begin(ref pdf.Ref) {
 	w.offsets[ref.Num] = w.base + int64(w.buf.Len())
 	w.gens[ref.Num] = ref.Gen
@@ -55,6 +64,9 @@ func (w *objWriter) begin(ref pdf.Ref) {
 }
 
 func (w *objWriter) object(ref pdf.Ref, o pdf.Object) {
+	if w.written(ref) {
+		return
+	}
 	w.begin(ref)
 	w.buf.Write(pdf.AppendObject(nil, o))
 	w.buf.WriteString("\nendobj\n")
@@ -113,54 +125,11 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 	}
 	u := &sigUpdate{fieldName: name}
 
-	// The signature dictionary, written by hand so the placeholders'
-	// positions are known.
-	w.begin(sigRef)
-	b := &w.buf
-	if spec.docTimeStamp {
-		b.WriteString("<</Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161")
-	} else {
-		b.WriteString("<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached")
-		fmt.Fprintf(b, " /M %s", pdf.AppendObject(nil, pdf.String{Bytes: []byte(pdfDate(spec.when))}))
-		for _, kv := range []struct {
-			k pdf.Name
-			v string
-		}{{"Name", spec.info.Name}, {"Reason", spec.info.Reason}, {"Location", spec.info.Location}, {"ContactInfo", spec.info.ContactInfo}} {
-			if kv.v != "" {
-				b.Write(pdf.AppendObject([]byte(" "), kv.k))
-				b.WriteByte(' ')
-				b.Write(pdf.AppendObject(nil, textString(kv.v)))
-			}
-		}
-		if spec.certify != 0 {
-			ref := pdf.Dict{
-				"Type":            pdf.Name("SigRef"),
-				"TransformMethod": pdf.Name("DocMDP"),
-				"TransformParams": pdf.Dict{"Type": pdf.Name("TransformParams"), "P": pdf.Int(spec.certify), "V": pdf.Name("1.2")},
-			}
-			b.WriteString(" /Reference ")
-			b.Write(pdf.AppendObject(nil, pdf.Array{ref}))
-		}
-		b.WriteString(" /Prop_Build <</App <</Name /kyso>>>>")
-	}
-	b.WriteString(" /ByteRange [0 ")
-	u.byteRangeAt = b.Len()
-	for i := 0; i < 3; i++ {
-		b.WriteString(fmt.Sprintf("%-*s", byteRangeWidth, "0"))
-		if i < 2 {
-			b.WriteByte(' ')
-		}
-	}
-	b.WriteString("] /Contents ")
-	u.contentsAt = b.Len()
-	b.WriteByte('<')
-	b.Write(bytes.Repeat([]byte{'0'}, 2*spec.contentsSize))
-	b.WriteByte('>')
-	u.contentsEnd = b.Len()
-	b.WriteString(">>\nendobj\n")
-
 	// The field, merged with its widget. /F 132 = Print + Locked.
-	rect := f.Rect
+	rect, err := normalRect(f.Rect)
+	if err != nil {
+		return nil, err
+	}
 	matrix := [6]float64{1, 0, 0, 1, 0, 0}
 	bboxW, bboxH := rect.URX-rect.LLX, rect.URY-rect.LLY
 	if !f.RectMM.IsZero() || f.Anchor != nil {
@@ -285,6 +254,55 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 		w.object(d.rootRef, catalog)
 	}
 
+	// The signature dictionary, written by hand so the placeholders'
+	// positions are known, and last: nothing after it but the
+	// cross-reference section, so hash mode finds it from the end of the
+	// file whatever the appearance holds (a field name cannot imitate it,
+	// a large image cannot push it out of reach).
+	w.begin(sigRef)
+	b := &w.buf
+	if spec.docTimeStamp {
+		b.WriteString("<</Type /DocTimeStamp /Filter /Adobe.PPKLite /SubFilter /ETSI.RFC3161")
+	} else {
+		b.WriteString("<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached")
+		fmt.Fprintf(b, " /M %s", pdf.AppendObject(nil, pdf.String{Bytes: []byte(pdfDate(spec.when))}))
+		for _, kv := range []struct {
+			k pdf.Name
+			v string
+		}{{"Name", spec.info.Name}, {"Reason", spec.info.Reason}, {"Location", spec.info.Location}, {"ContactInfo", spec.info.ContactInfo}} {
+			if kv.v != "" {
+				b.Write(pdf.AppendObject([]byte(" "), kv.k))
+				b.WriteByte(' ')
+				b.Write(pdf.AppendObject(nil, textString(kv.v)))
+			}
+		}
+		if spec.certify != 0 {
+			ref := pdf.Dict{
+				"Type":            pdf.Name("SigRef"),
+				"TransformMethod": pdf.Name("DocMDP"),
+				"TransformParams": pdf.Dict{"Type": pdf.Name("TransformParams"), "P": pdf.Int(spec.certify), "V": pdf.Name("1.2")},
+			}
+			b.WriteString(" /Reference ")
+			b.Write(pdf.AppendObject(nil, pdf.Array{ref}))
+		}
+		b.WriteString(" /Prop_Build <</App <</Name /kyso>>>>")
+	}
+	b.WriteString(" /ByteRange [0 ")
+	u.byteRangeAt = b.Len()
+	for i := 0; i < 3; i++ {
+		b.WriteString(fmt.Sprintf("%-*s", byteRangeWidth, "0"))
+		if i < 2 {
+			b.WriteByte(' ')
+		}
+	}
+	b.WriteString("] /Contents ")
+	u.contentsAt = b.Len()
+	b.WriteByte('<')
+	b.Write(bytes.Repeat([]byte{'0'}, 2*spec.contentsSize))
+	b.WriteByte('>')
+	u.contentsEnd = b.Len()
+	b.WriteString(">>\nendobj\n")
+
 	if err := writeXref(w, d, &next); err != nil {
 		return nil, err
 	}
@@ -295,6 +313,14 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 // writeXref appends the cross-reference section and trailer, in the same
 // flavour as the input's newest section.
 func writeXref(w *objWriter, d *document, next *uint32) error {
+	// /Size covers every number written, including objects rewritten
+	// under numbers above the old /Size (a dangling reference the input
+	// pointed at).
+	for n := range w.offsets {
+		if n+1 > *next {
+			*next = n + 1
+		}
+	}
 	trailer := pdf.Dict{
 		"Root": d.rootRef,
 		"Prev": pdf.Int(d.r.StartXref()),
@@ -312,7 +338,7 @@ func writeXref(w *objWriter, d *document, next *uint32) error {
 		nums := sortedNums(w.offsets)
 		index, data := xrefStreamData(nums, w.offsets, w.gens)
 		trailer["Type"] = pdf.Name("XRef")
-		trailer["Size"] = pdf.Int(maxNum(*next, d.r.Size()))
+		trailer["Size"] = pdf.Int(maxNum(maxNum(*next, ref.Num+1), d.r.Size()))
 		trailer["W"] = pdf.Array{pdf.Int(1), pdf.Int(8), pdf.Int(2)}
 		trailer["Index"] = index
 		w.stream(ref, trailer, data)
@@ -395,6 +421,23 @@ func updatedID(old pdf.Object) pdf.Array {
 	return pdf.Array{pdf.String{Bytes: fresh, Hex: true}, pdf.String{Bytes: fresh, Hex: true}}
 }
 
+// normalRect orders a rectangle's corners and refuses values PDF cannot
+// carry.
+func normalRect(r Rect) (Rect, error) {
+	for _, v := range []float64{r.LLX, r.LLY, r.URX, r.URY} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || math.Abs(v) > 1e6 {
+			return r, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("rectangle %+v is not a usable position", r)}
+		}
+	}
+	if r.LLX > r.URX {
+		r.LLX, r.URX = r.URX, r.LLX
+	}
+	if r.LLY > r.URY {
+		r.LLY, r.URY = r.URY, r.LLY
+	}
+	return r, nil
+}
+
 func copyDict(d pdf.Dict) pdf.Dict {
 	if d == nil {
 		return nil
@@ -407,18 +450,22 @@ func copyDict(d pdf.Dict) pdf.Dict {
 }
 
 // setByteRange writes the final /ByteRange numbers into the placeholder.
-func (u *sigUpdate) setByteRange(inputSize int64) {
+func (u *sigUpdate) setByteRange(inputSize int64) error {
 	a := inputSize + int64(u.contentsAt)
 	b := inputSize + int64(u.contentsEnd)
 	c := inputSize + int64(len(u.tail)) - b
 	var buf bytes.Buffer
 	for i, v := range []int64{a, b, c} {
+		if len(strconv.FormatInt(v, 10)) > byteRangeWidth {
+			return &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("the signed file would be larger than /ByteRange can describe (%d)", v)}
+		}
 		fmt.Fprintf(&buf, "%-*d", byteRangeWidth, v)
 		if i < 2 {
 			buf.WriteByte(' ')
 		}
 	}
 	copy(u.tail[u.byteRangeAt:], buf.Bytes())
+	return nil
 }
 
 // byteRange returns the final [0 a b c].
