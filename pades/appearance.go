@@ -45,7 +45,20 @@ type TextLine struct {
 	Style FontStyle
 	// Color is RGB in 0..1; the zero value is black.
 	Color [3]float64
+	// Align says what X is: the left end (default), the centre or the
+	// right end of the line.
+	Align Align
 }
+
+// Align is a text line's horizontal alignment.
+type Align int
+
+// Alignments.
+const (
+	AlignLeft Align = iota
+	AlignCenter
+	AlignRight
+)
 
 // ImageSize returns the pixel size of a PNG or JPEG, or why it cannot be
 // used in an appearance.
@@ -113,6 +126,27 @@ func (d *document) geometry(pg *page) (appearance.PageGeometry, error) {
 	return g, nil
 }
 
+// place turns a box in millimetres, or an anchor, into the widget
+// rectangle, the form matrix and the form's size. Zero box and no anchor
+// give a zero rectangle.
+func (d *document) place(pg *page, pageNum int, box RectMM, a *Anchor) (Rect, [6]float64, float64, float64, error) {
+	identity := [6]float64{1, 0, 0, 1, 0, 0}
+	if box.IsZero() && a == nil {
+		return Rect{}, identity, 0, 0, nil
+	}
+	g, err := d.geometry(pg)
+	if err != nil {
+		return Rect{}, identity, 0, 0, err
+	}
+	if a != nil {
+		if box, err = d.anchorRectMM(pg, pageNum, g, a); err != nil {
+			return Rect{}, identity, 0, 0, err
+		}
+	}
+	r, m, w, h := g.PlaceMM(box.X, box.Y, box.W, box.H)
+	return Rect(r), m, w, h, nil
+}
+
 // anchorRectMM finds the anchor text on the page and returns the box it
 // places, in millimetres as displayed.
 func (d *document) anchorRectMM(pg *page, pageNum int, g appearance.PageGeometry, a *Anchor) (RectMM, error) {
@@ -145,8 +179,11 @@ func (d *document) anchorRectMM(pg *page, pageNum int, g appearance.PageGeometry
 	r := found[i]
 	x, y, w, _ := g.DisplayRectMM(appearance.Rect{LLX: r.LLX, LLY: r.LLY, URX: r.URX, URY: r.URY})
 	out := RectMM{X: x + a.OffsetX, Y: y + a.OffsetY, W: a.W, H: a.H}
-	if a.CenterX {
+	switch {
+	case a.CenterX:
 		out.X = x + (w-a.W)/2 + a.OffsetX
+	case a.After:
+		out.X = x + w + a.OffsetX
 	}
 	return out, nil
 }
@@ -191,6 +228,7 @@ func buildAppearance(a *Appearance, bboxW, bboxH float64, matrix [6]float64, all
 			TextLine
 			codes []byte
 		}
+		faces := map[FontStyle]*font.Face{}
 		var lines []line
 		for _, t := range a.Text {
 			sub := subsets[t.Style]
@@ -204,6 +242,17 @@ func buildAppearance(a *Appearance, bboxW, bboxH float64, matrix [6]float64, all
 				}
 				sub = face.NewSubset()
 				subsets[t.Style] = sub
+				faces[t.Style] = face
+			}
+			size := t.Size
+			if size == 0 {
+				size = 10
+			}
+			switch t.Align {
+			case AlignCenter:
+				t.X -= faces[t.Style].Width(t.Text, size) / 2
+			case AlignRight:
+				t.X -= faces[t.Style].Width(t.Text, size)
 			}
 			lines = append(lines, line{t, sub.Encode(t.Text)})
 		}

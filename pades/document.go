@@ -116,6 +116,8 @@ func (d *document) integer(o pdf.Object) (int64, bool) {
 type sigField struct {
 	name  string
 	value pdf.Object
+	page  pdf.Ref    // the widget's /P, when it says
+	rect  [4]float64 // the widget's /Rect in user space; zero when invisible
 }
 
 // page is a page found in the page tree.
@@ -266,7 +268,18 @@ func (d *document) readFields() error {
 		}
 		if ft == "Sig" && f["V"] != nil {
 			d.sigCount++
-			d.sigFields = append(d.sigFields, sigField{name: name, value: f["V"]})
+			sf := sigField{name: name, value: f["V"]}
+			if p, ok := f["P"].(pdf.Ref); ok {
+				sf.page = p
+			}
+			if arr, err := d.array(f["Rect"]); err == nil && len(arr) == 4 {
+				for i, v := range arr {
+					if rv, err := d.r.Resolve(v); err == nil {
+						sf.rect[i], _ = pdf.Number(rv)
+					}
+				}
+			}
+			d.sigFields = append(d.sigFields, sf)
 		}
 		if kids, err := d.array(f["Kids"]); err == nil {
 			for i := len(kids) - 1; i >= 0; i-- {

@@ -45,6 +45,19 @@ type Field struct {
 	Anchor *Anchor
 	// Appearance is what the box shows; nil shows nothing.
 	Appearance *Appearance
+	// Stamps are further boxes shown as part of this signature (the document number and date the clerk adds when
+	// issuing). They are locked stamp annotations in the same update, so
+	// the signature covers them.
+	Stamps []Stamp
+}
+
+// Stamp is a box of visible content added with a signature.
+type Stamp struct {
+	// Page is the 1-based page of the stamp; 0 means the signature's page.
+	Page       int
+	RectMM     RectMM
+	Anchor     *Anchor
+	Appearance Appearance
 }
 
 // Anchor places a box relative to a text found on the page, so that
@@ -61,6 +74,9 @@ type Anchor struct {
 	OffsetX, OffsetY float64
 	W, H             float64 // the box size in mm
 	CenterX          bool
+	// After puts the box just right of the text (OffsetX then shifts it),
+	// for filling in a form line such as "Số: …".
+	After bool
 }
 
 // Info is the signature dictionary's descriptive text. Any Unicode text,

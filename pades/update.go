@@ -133,18 +133,9 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 	matrix := [6]float64{1, 0, 0, 1, 0, 0}
 	bboxW, bboxH := rect.URX-rect.LLX, rect.URY-rect.LLY
 	if !f.RectMM.IsZero() || f.Anchor != nil {
-		g, err := d.geometry(pg)
-		if err != nil {
+		if rect, matrix, bboxW, bboxH, err = d.place(pg, pageNum, f.RectMM, f.Anchor); err != nil {
 			return nil, err
 		}
-		box := f.RectMM
-		if f.Anchor != nil {
-			if box, err = d.anchorRectMM(pg, pageNum, g, f.Anchor); err != nil {
-				return nil, err
-			}
-		}
-		r, m, w, h := g.PlaceMM(box.X, box.Y, box.W, box.H)
-		rect, matrix, bboxW, bboxH = Rect(r), m, w, h
 	}
 	widget := pdf.Dict{
 		"Type":    pdf.Name("Annot"),
@@ -160,11 +151,7 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 	w.object(widgetRef, widget)
 	// Invisible signatures also get an (empty) appearance: some validators
 	// want every widget to have one.
-	form := pdf.Dict{
-		"Type":    pdf.Name("XObject"),
-		"Subtype": pdf.Name("Form"),
-		"BBox":    pdf.Array{pdf.Int(0), pdf.Int(0), pdf.Real(bboxW), pdf.Real(bboxH)},
-	}
+	var res pdf.Dict
 	var content []byte
 	if f.Appearance != nil {
 		if rect.IsZero() {
@@ -181,32 +168,89 @@ func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
 				w.object(o.Ref, o.Dict)
 			}
 		}
-		form["Resources"] = ap.res
+		res = ap.res
 		content = ap.content
 	}
-	if matrix != [6]float64{1, 0, 0, 1, 0, 0} {
-		m := pdf.Array{}
-		for _, v := range matrix {
-			m = append(m, pdf.Real(v))
-		}
-		form["Matrix"] = m
-	}
-	w.stream(apRef, form, content)
+	w.stream(apRef, formDict(bboxW, bboxH, matrix, res), content)
 
-	// The page's /Annots: an indirect array is rewritten under its own
-	// number and the page stays as it is; otherwise the page is rewritten.
-	switch a := pg.dict["Annots"].(type) {
-	case pdf.Ref:
-		arr, err := d.array(a)
+	// Annotations to add, per page, in order: the widget, then stamps.
+	type pageAnnots struct {
+		pg  *page
+		add pdf.Array
+	}
+	pages := []*pageAnnots{{pg: pg, add: pdf.Array{widgetRef}}}
+	onPage := func(n int) (*pageAnnots, error) {
+		p, err := d.page(n)
 		if err != nil {
-			return nil, badDocument(err, "cannot read the page's /Annots")
+			return nil, err
 		}
-		w.object(a, append(append(pdf.Array{}, arr...), widgetRef))
-	default:
-		arr, _ := a.(pdf.Array)
-		pd := copyDict(pg.dict)
-		pd["Annots"] = append(append(pdf.Array{}, arr...), widgetRef)
-		w.object(pg.ref, pd)
+		for _, pa := range pages {
+			if pa.pg.ref == p.ref {
+				return pa, nil
+			}
+		}
+		pa := &pageAnnots{pg: p}
+		pages = append(pages, pa)
+		return pa, nil
+	}
+	for i, st := range f.Stamps {
+		spg, sNum := pg, pageNum
+		pa := pages[0]
+		if st.Page != 0 && st.Page != pageNum {
+			if pa, err = onPage(st.Page); err != nil {
+				return nil, err
+			}
+			spg, sNum = pa.pg, st.Page
+		}
+		srect, smatrix, sw, sh, err := d.place(spg, sNum, st.RectMM, st.Anchor)
+		if err != nil {
+			return nil, err
+		}
+		if srect.IsZero() {
+			return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("stamp %d has no position", i+1)}
+		}
+		ap, err := buildAppearance(&st.Appearance, sw, sh, smatrix, alloc)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range ap.objects {
+			if o.Stream {
+				w.stream(o.Ref, o.Dict, o.Data)
+			} else {
+				w.object(o.Ref, o.Dict)
+			}
+		}
+		stampRef, formRef := alloc(), alloc()
+		// /F 196 = Print + ReadOnly + Locked: shown, printed, not editable.
+		w.object(stampRef, pdf.Dict{
+			"Type":    pdf.Name("Annot"),
+			"Subtype": pdf.Name("Stamp"),
+			"Rect":    pdf.Array{pdf.Real(srect.LLX), pdf.Real(srect.LLY), pdf.Real(srect.URX), pdf.Real(srect.URY)},
+			"F":       pdf.Int(196),
+			"P":       spg.ref,
+			"Name":    pdf.Name("kyso"),
+			"AP":      pdf.Dict{"N": formRef},
+		})
+		w.stream(formRef, formDict(sw, sh, smatrix, ap.res), ap.content)
+		pa.add = append(pa.add, stampRef)
+	}
+
+	// Each page's /Annots: an indirect array is rewritten under its own
+	// number and the page stays as it is; otherwise the page is rewritten.
+	for _, pa := range pages {
+		switch a := pa.pg.dict["Annots"].(type) {
+		case pdf.Ref:
+			arr, err := d.array(a)
+			if err != nil {
+				return nil, badDocument(err, "cannot read the page's /Annots")
+			}
+			w.object(a, append(append(pdf.Array{}, arr...), pa.add...))
+		default:
+			arr, _ := a.(pdf.Array)
+			pd := copyDict(pa.pg.dict)
+			pd["Annots"] = append(append(pdf.Array{}, arr...), pa.add...)
+			w.object(pa.pg.ref, pd)
+		}
 	}
 
 	// The AcroForm: extended where it lives, created when absent.
@@ -419,6 +463,26 @@ func updatedID(old pdf.Object) pdf.Array {
 		}
 	}
 	return pdf.Array{pdf.String{Bytes: fresh, Hex: true}, pdf.String{Bytes: fresh, Hex: true}}
+}
+
+// formDict is an appearance form XObject's dictionary.
+func formDict(w, h float64, matrix [6]float64, res pdf.Dict) pdf.Dict {
+	form := pdf.Dict{
+		"Type":    pdf.Name("XObject"),
+		"Subtype": pdf.Name("Form"),
+		"BBox":    pdf.Array{pdf.Int(0), pdf.Int(0), pdf.Real(w), pdf.Real(h)},
+	}
+	if res != nil {
+		form["Resources"] = res
+	}
+	if matrix != [6]float64{1, 0, 0, 1, 0, 0} {
+		m := pdf.Array{}
+		for _, v := range matrix {
+			m = append(m, pdf.Real(v))
+		}
+		form["Matrix"] = m
+	}
+	return form
 }
 
 // normalRect orders a rectangle's corners and refuses values PDF cannot

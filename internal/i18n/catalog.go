@@ -67,6 +67,8 @@ var catalog = map[string]msg{
 	"err.BAD_PAGE":             {"Trang được chọn không tồn tại trong văn bản.", "The chosen page does not exist in the document."},
 	"err.DIGEST_MISMATCH":      {"Chữ ký được tạo cho dữ liệu khác, không khớp với tệp đã chuẩn bị.", "The signature was made for other data than the prepared file."},
 	"err.SIGNATURE_TOO_LARGE":  {"Chữ ký lớn hơn chỗ trống đã dành (lỗi của kyso, hãy báo cho nhà phát triển).", "The signature is larger than the space reserved (a kyso bug; please report it)."},
+	"err.SIGNING_ORDER":        {"Sai thứ tự ký theo Nghị định 30/2020: chữ ký cá nhân trước, chữ ký cơ quan, tổ chức sau.", "Wrong signing order under Decree 30/2020: personal signatures first, the organisation's last."},
+	"err.BROKEN_SIGNATURE":     {"Văn bản có chữ ký trước đó không còn toàn vẹn; không thể ký phát hành.", "An earlier signature on the document is broken; it cannot be issued."},
 	"err.ANCHOR_NOT_FOUND":     {"Không tìm thấy dòng chữ dùng để đặt vị trí chữ ký trên trang.", "The text the signature is placed by is not on the page."},
 	"err.TSA_UNAVAILABLE":      {"Không lấy được dấu thời gian: máy chủ cấp dấu thời gian không trả lời.", "No timestamp: the timestamp authority did not answer."},
 	"err.TSA_INVALID_RESPONSE": {"Máy chủ cấp dấu thời gian trả về dữ liệu không hợp lệ.", "The timestamp authority returned an invalid answer."},

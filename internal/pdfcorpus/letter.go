@@ -29,8 +29,14 @@ func letterArticles() []string {
 	}
 }
 
-// letterFODT returns the letter as a flat ODT document.
-func letterFODT() ([]byte, error) {
+// letterFODT returns the letter as a flat ODT document. As a template the
+// number and the date are left blank after "Số:" and "Bình Phước,", the way
+// a document reaches the clerk before it is issued.
+func letterFODT(template bool) ([]byte, error) {
+	number, date := "Số: 15/QĐ-UBND", "Bình Phước, ngày 05 tháng 01 năm 2026"
+	if template {
+		number, date = "Số:", "Bình Phước,"
+	}
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
 <office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
@@ -103,8 +109,8 @@ func letterFODT() ([]byte, error) {
 	}
 
 	if err := table("Header",
-		[]cellPara{{"C", "ỦY BAN NHÂN DÂN"}, {"CB", "TỈNH BÌNH PHƯỚC"}, {"C", "Số: 15/QĐ-UBND"}},
-		[]cellPara{{"CB", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"}, {"CB", "Độc lập - Tự do - Hạnh phúc"}, {"CI", "Bình Phước, ngày 05 tháng 01 năm 2026"}},
+		[]cellPara{{"C", "ỦY BAN NHÂN DÂN"}, {"CB", "TỈNH BÌNH PHƯỚC"}, {"C", number}},
+		[]cellPara{{"CB", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"}, {"CB", "Độc lập - Tự do - Hạnh phúc"}, {"CI", date}},
 	); err != nil {
 		return nil, err
 	}

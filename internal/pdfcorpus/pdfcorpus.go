@@ -46,6 +46,7 @@ type Sample struct {
 // Sample names, for tests that need one particular shape.
 const (
 	LetterName           = "lo-letter.pdf"
+	TemplateName         = "lo-letter-template.pdf"
 	LetterPDFAName       = "lo-letter-pdfa2b.pdf"
 	ScanName             = "img2pdf-scan.pdf"
 	GhostscriptName      = "gs-letter.pdf"
@@ -148,6 +149,9 @@ func recipes() []recipe {
 		}
 	}
 	return []recipe{
+		{TemplateName, "LibreOffice Writer (soffice --convert-to pdf)",
+			"the letter as it reaches the clerk: number and date left blank after \"Số:\" and \"Bình Phước,\"",
+			makeLetterVariant(false, true), nil},
 		{LetterName, "LibreOffice Writer (soffice --convert-to pdf)",
 			"Vietnamese decision letter typeset in embedded Liberation Serif subsets, 2 pages, classic xref table",
 			makeLetter(false), nil},
@@ -303,12 +307,21 @@ func tail(s string) string {
 // substitutes silently) and that the PDF/A export carries its
 // identification.
 func makeLetter(pdfa bool) func(context.Context, *generator, string) error {
+	return makeLetterVariant(pdfa, false)
+}
+
+// makeLetterVariant is makeLetter, optionally for the template with the
+// number and date left blank.
+func makeLetterVariant(pdfa, template bool) func(context.Context, *generator, string) error {
 	return func(ctx context.Context, g *generator, out string) error {
-		src, err := letterFODT()
+		src, err := letterFODT(template)
 		if err != nil {
 			return err
 		}
 		name := "letter"
+		if template {
+			name = "letter-template"
+		}
 		filter := "pdf:writer_pdf_Export"
 		if pdfa {
 			name = "letter-pdfa"

@@ -51,7 +51,7 @@ func TestGenerate(t *testing.T) {
 	t.Logf("Generate (first run): %v", time.Since(start).Round(time.Millisecond))
 
 	want := []string{
-		pdfcorpus.LetterName, pdfcorpus.LetterPDFAName, pdfcorpus.GhostscriptName, pdfcorpus.ClassicName,
+		pdfcorpus.TemplateName, pdfcorpus.LetterName, pdfcorpus.LetterPDFAName, pdfcorpus.GhostscriptName, pdfcorpus.ClassicName,
 		pdfcorpus.XRefStreamName, pdfcorpus.LinearizedName, pdfcorpus.PDF20Name, pdfcorpus.Rotate90Name,
 		pdfcorpus.Rotate270Name, pdfcorpus.ManyPagesName, pdfcorpus.MutoolGarbageName, pdfcorpus.MutoolCompressedName,
 		pdfcorpus.IncrementalName, pdfcorpus.IncrementalXRefName, pdfcorpus.ScanName, pdfcorpus.HybridName,

@@ -1,0 +1,213 @@
+package pades
+
+import (
+	"crypto/x509"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kyso-vn/kyso/internal/pdfcheck"
+	"github.com/kyso-vn/kyso/internal/pdfcorpus"
+	"github.com/kyso-vn/kyso/internal/testimages"
+)
+
+func red(r, g, b uint32) bool { return r > g+80 && r > b+80 }
+
+// signProfile applies req to in and signs with k.
+func signProfile(t *testing.T, in string, k signerKey, req ProfileRequest) string {
+	t.Helper()
+	opts := baseOptions()
+	f, size := openFile(t, in)
+	if err := req.Apply(f, size, &opts); err != nil {
+		t.Fatalf("%s: %v", req.Profile, err)
+	}
+	out, _ := signFile(t, in, k, opts)
+	return out
+}
+
+func kindOf(c *x509.Certificate) SignerKind {
+	for _, n := range c.Subject.Names {
+		if s, ok := n.Value.(string); ok && strings.HasPrefix(s, "CCCD:") {
+			return KindPersonal
+		}
+	}
+	for _, n := range c.Subject.Names {
+		if s, ok := n.Value.(string); ok && (strings.HasPrefix(s, "MST:") || strings.HasPrefix(s, "MNS:")) {
+			return KindOrganisation
+		}
+	}
+	return KindUnknown
+}
+
+func profileImages(t *testing.T) (sig, seal []byte) {
+	t.Helper()
+	sig, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal, err = testimages.EncodePNG(testimages.Seal(480), 300, testimages.PNGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig, seal
+}
+
+// TestWorkflowApprovedThenIssued is workflow W2: the leader approves, the
+// clerk checks the signature and issues the decision with number, date and
+// the seal over the left third of the leader's signature.
+func TestWorkflowApprovedThenIssued(t *testing.T) {
+	db := pdfcheck.NewNSSDB(t, fx.pki.Root.Cert)
+	sig, seal := profileImages(t)
+	// The letter as it reaches the clerk: "Số:" and "Bình Phước," blank.
+	in := sample(t, pdfcorpus.TemplateName)
+	approved := signProfile(t, in, fx.personal, ProfileRequest{
+		Profile: ProfileApproved, Signer: KindPersonal, Classify: kindOf,
+		Page: 2, SignerName: "Nguyễn Văn Ánh", SignatureImage: sig,
+	})
+	validate(t, db, in, approved, 1)
+	issuedDate := time.Date(2026, 11, 22, 9, 30, 0, 0, vietnam)
+	issued := signProfile(t, approved, fx.org, ProfileRequest{
+		Profile: ProfileIssued, Signer: KindOrganisation, Classify: kindOf,
+		SealImage: seal, SealMM: 40, DocNumber: "27/QĐ-UBND", IssuedDate: issuedDate, Place: "Bình Phước",
+	})
+	validate(t, db, approved, issued, 2)
+
+	page2 := renderPage(t, issued, 2)
+	bx0, by0, bx1, by1, nb := pixelBox(page2, blue)
+	rx0, ry0, rx1, ry1, nr := pixelBox(page2, red)
+	if nb < 100 || nr < 100 {
+		t.Fatalf("blue %d, red %d pixels on page 2", nb, nr)
+	}
+	t.Logf("signature ink %.1f–%.1f × %.1f–%.1f mm; seal %.1f–%.1f × %.1f–%.1f mm (%.2f × %.2f mm)",
+		bx0, bx1, by0, by1, rx0, rx1, ry0, ry1, rx1-rx0, ry1-ry0)
+	for _, d := range []float64{rx1 - rx0, ry1 - ry0} {
+		if d < 40*0.98 || d > 40*1.02 {
+			t.Errorf("the seal measures %.2f mm, declared 40 mm (± 2 %%)", d)
+		}
+	}
+	third := bx0 + (bx1-bx0)/3
+	if rx1 < bx0 || rx0 > third || ry1 < by0 || ry0 > by1 {
+		t.Errorf("the seal does not overlap the left third of the signature (x %.1f–%.1f)", bx0, third)
+	}
+	txt, err := exec.Command("pdftotext", "-f", "1", "-l", "1", issued, "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Số: 27/QĐ-UBND", "Bình Phước, ngày 22 tháng 11 năm 2026"} {
+		if !strings.Contains(string(txt), want) {
+			t.Errorf("pdftotext does not find %q on page 1", want)
+		}
+	}
+	nx0, _, _, _ := wordBoxMM(t, issued, 1, "27/QĐ-UBND")
+	sx0, _, sx1, _ := wordBoxMM(t, issued, 1, "Số:")
+	if nx0 < sx1 || nx0 > sx1+10 {
+		t.Errorf("the number starts at %.1f mm, the form line 'Số:' spans %.1f–%.1f mm", nx0, sx0, sx1)
+	}
+	checks, err := CheckSignatures(openFile(t, issued))
+	if err != nil || len(checks) != 2 || !checks[0].Intact() || !checks[1].Intact() {
+		t.Fatalf("integrity after issuing: %+v, %v", checks, err)
+	}
+}
+
+func TestIssuedRefusesBrokenApproval(t *testing.T) {
+	sig, seal := profileImages(t)
+	in := sample(t, pdfcorpus.LetterName)
+	approved := signProfile(t, in, fx.personal, ProfileRequest{
+		Profile: ProfileApproved, Signer: KindPersonal, Page: 2, SignerName: "Nguyễn Văn Ánh", SignatureImage: sig,
+	})
+	data, err := os.ReadFile(approved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, _ := CheckSignatures(openFile(t, approved))
+	for i := checks[0].ByteRange[1] - 1; i > 0; i-- {
+		if data[i] == ')' && data[i-1] != '\\' {
+			data[i-1] ^= 1
+			break
+		}
+	}
+	tampered := filepath.Join(t.TempDir(), "tampered.pdf")
+	if err := os.WriteFile(tampered, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := baseOptions()
+	f, size := openFile(t, tampered)
+	err = ProfileRequest{Profile: ProfileIssued, Signer: KindOrganisation, SealImage: seal, SealMM: 40}.Apply(f, size, &opts)
+	if CodeOf(err) != CodeBrokenSignature || !strings.Contains(err.Error(), "Signature1") {
+		t.Fatalf("issuing over a tampered approval: err = %v, want BROKEN_SIGNATURE naming Signature1", err)
+	}
+}
+
+func TestSigningOrder(t *testing.T) {
+	sig, seal := profileImages(t)
+	in := sample(t, pdfcorpus.LetterName)
+	tests := []struct {
+		name string
+		in   func() string
+		req  ProfileRequest
+	}{
+		{"issued with a personal certificate", func() string { return in },
+			ProfileRequest{Profile: ProfileIssued, Signer: KindPersonal, SealImage: seal, SealMM: 40}},
+		{"appendix with a personal certificate", func() string { return in },
+			ProfileRequest{Profile: ProfileAppendix, Signer: KindPersonal, DocNumber: "1/PL"}},
+		{"approval with the organisation's certificate", func() string { return in },
+			ProfileRequest{Profile: ProfileApproved, Signer: KindOrganisation, SignatureImage: sig, SignerName: "Nguyễn Văn Ánh", Page: 2}},
+		{"approval after the organisation signed", func() string {
+			out, _ := signFile(t, in, fx.org, baseOptions())
+			return out
+		}, ProfileRequest{Profile: ProfileApproved, Signer: KindPersonal, Classify: kindOf, SignatureImage: sig, SignerName: "Nguyễn Văn Ánh", Page: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := baseOptions()
+			f, size := openFile(t, tt.in())
+			if err := tt.req.Apply(f, size, &opts); CodeOf(err) != CodeOrder {
+				t.Fatalf("err = %v, want SIGNING_ORDER", err)
+			}
+			relaxed := tt.req
+			relaxed.AllowOrder = true
+			if err := relaxed.Apply(f, size, &opts); CodeOf(err) == CodeOrder {
+				t.Fatalf("AllowOrder did not relax the rule: %v", err)
+			}
+		})
+	}
+}
+
+// TestAppendixAndCopyStamps: text stamps at the top right of page 1, with
+// the ISO 8601 time, found exactly by pdftotext.
+func TestAppendixAndCopyStamps(t *testing.T) {
+	db := pdfcheck.NewNSSDB(t, fx.pki.Root.Cert)
+	in := sample(t, pdfcorpus.LetterName)
+	when := time.Date(2026, 11, 22, 14, 5, 9, 0, vietnam)
+	cases := []struct {
+		req  ProfileRequest
+		want []string
+	}{
+		{ProfileRequest{Profile: ProfileAppendix, Signer: KindOrganisation, DocNumber: "16/QĐ-UBND", Time: when},
+			[]string{"Số: 16/QĐ-UBND", "2026-11-22T14:05:09+07:00"}},
+		{ProfileRequest{Profile: ProfileCopy, Signer: KindOrganisation, Organisation: "Văn phòng UBND tỉnh Bình Phước", Time: when},
+			[]string{"SAO Y", "Văn phòng UBND tỉnh Bình Phước", "2026-11-22T14:05:09+07:00"}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.req.Profile), func(t *testing.T) {
+			out := signProfile(t, in, fx.org, tc.req)
+			validate(t, db, in, out, 1)
+			txt, err := exec.Command("pdftotext", "-f", "1", "-l", "1", out, "-").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(txt), w) {
+					t.Errorf("pdftotext does not find %q", w)
+				}
+				x0, y0, x1, _ := wordBoxMM(t, out, 1, w)
+				if x0 < 105 || x1 > 210 || y0 > 40 {
+					t.Errorf("%q at x %.1f–%.1f, y %.1f mm: not in the top-right corner", w, x0, x1, y0)
+				}
+			}
+		})
+	}
+}
