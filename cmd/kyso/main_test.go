@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 //	$NSSDB            an NSS database trusting the test root, for pdfsig
 //	$TSA_URL          a local RFC 3161 timestamp authority
 //	$SIG_PNG          a blue handwritten-signature PNG (generated)
+//	$SEAL_PNG         a red round seal PNG at 300 dpi (generated)
+//	$TEMPLATE         the sample decision with number and date still blank
 //
 // cliFixture is the SoftHSM token, PKI, files and services that CLI tests
 // and benchmarks share.
@@ -41,6 +43,7 @@ type cliFixture struct {
 	dir, module, conf          string
 	p12, pass, pinFile, letter string
 	personalPEM, sigPNG        string
+	sealPNG, template          string
 	pki                        *devpki.PKI
 	nss                        *pdfcheck.NSSDB
 	tsa                        *tsatest.Server
@@ -87,12 +90,24 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	template, err := filepath.Abs("../../testdata/sample/quyet-dinh-chua-so.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sigPNG := filepath.Join(dir, "chu-ky.png")
 	png, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(sigPNG, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sealPNG := filepath.Join(dir, "con-dau.png")
+	seal, err := testimages.EncodePNG(testimages.Seal(480), 300, testimages.PNGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sealPNG, seal, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	nss := pdfcheck.NewNSSDB(t, pki.Root.Cert)
@@ -115,7 +130,7 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	}
 
 	return &cliFixture{dir: dir, module: module, conf: env.ConfPath, p12: p12, pass: pass, pinFile: pinFile,
-		letter: letter, personalPEM: personalPEM, sigPNG: sigPNG, pki: pki, nss: nss, tsa: tsa}
+		letter: letter, personalPEM: personalPEM, sigPNG: sigPNG, sealPNG: sealPNG, template: template, pki: pki, nss: nss, tsa: tsa}
 }
 
 func TestScripts(t *testing.T) {
@@ -136,6 +151,8 @@ func TestScripts(t *testing.T) {
 			e.Setenv("NSSDB", "sql:"+f.nss.Dir)
 			e.Setenv("TSA_URL", f.tsa.URL)
 			e.Setenv("SIG_PNG", f.sigPNG)
+			e.Setenv("SEAL_PNG", f.sealPNG)
+			e.Setenv("TEMPLATE", f.template)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

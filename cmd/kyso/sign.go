@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,22 +21,22 @@ import (
 
 // signFlags are the options shared by sign and pdf prepare.
 type signFlags struct {
-	image, rectMM, anchor, offsetMM, sizeMM string
-	reason, location, contact, name         string
-	hash                                    string
-	pss                                     bool
-	page                                    int
-	field                                   string
-	certify                                 int
-	level                                   string
-	tsa                                     string
-	tsaTimeout                              time.Duration
+	profile, seal, docNumber, issuedDate, place, copyForm string
+	sealMM                                                float64
+	showNameTime, allowOrder, allowBroken                 bool
+	image, rectMM, anchor, offsetMM, sizeMM               string
+	reason, location, contact, name                       string
+	hash                                                  string
+	pss                                                   bool
+	page                                                  int
+	field                                                 string
+	certify                                               int
+	level                                                 string
+	tsa                                                   string
+	tsaTimeout                                            time.Duration
 }
 
-func (s *signFlags) registerDoc(c *cli, fs interface {
-	StringVar(*string, string, string, string)
-	IntVar(*int, string, int, string)
-}) {
+func (s *signFlags) registerDoc(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&s.reason, "reason", "", c.pick([2]string{"lý do ký (/Reason)", "reason for signing (/Reason)"}))
 	fs.StringVar(&s.location, "location", "", c.pick([2]string{"nơi ký (/Location)", "place of signing (/Location)"}))
 	fs.StringVar(&s.contact, "contact", "", c.pick([2]string{"thông tin liên hệ (/ContactInfo)", "contact information (/ContactInfo)"}))
@@ -48,6 +50,20 @@ func (s *signFlags) registerDoc(c *cli, fs interface {
 	fs.StringVar(&s.offsetMM, "offset-mm", "0,0", c.pick([2]string{"độ lệch dx,dy (mm) của ô so với góc trên bên trái dòng chữ --anchor", "offset dx,dy (mm) of the box from the --anchor text's top-left corner"}))
 	fs.StringVar(&s.sizeMM, "size-mm", "50,20", c.pick([2]string{"kích thước ô rộng,cao (mm) khi dùng --anchor", "box width,height (mm) with --anchor"}))
 	fs.IntVar(&s.certify, "certify", 0, c.pick([2]string{"ký chứng nhận (DocMDP) mức 1, 2 hoặc 3 cho chữ ký đầu tiên; mặc định ký phê duyệt", "certify (DocMDP) with level 1, 2 or 3 (first signature only); default approval"}))
+}
+
+// registerProfile adds the Decree 30/2020 profile flags (sign only).
+func (s *signFlags) registerProfile(c *cli, fs *flag.FlagSet) {
+	fs.StringVar(&s.profile, "profile", "", c.pick([2]string{"mẫu chữ ký theo Nghị định 30/2020: approved (lãnh đạo ký), issued (văn thư ký phát hành), appendix (phụ lục), copy (sao y), comment (góp ý)", "Decree 30/2020 form: approved, issued, appendix, copy, comment"}))
+	fs.StringVar(&s.seal, "seal", "", c.pick([2]string{"ảnh con dấu (PNG) cho issued", "seal image (PNG) for issued"}))
+	fs.Float64Var(&s.sealMM, "seal-mm", 0, c.pick([2]string{"đường kính thật của con dấu (mm); mặc định theo DPI của ảnh", "the seal's real diameter (mm); default from the image's DPI"}))
+	fs.StringVar(&s.docNumber, "doc-number", "", c.pick([2]string{"số và ký hiệu văn bản, vd. 15/QĐ-UBND", "document number and symbol, e.g. 15/QĐ-UBND"}))
+	fs.StringVar(&s.issuedDate, "issued-date", "", c.pick([2]string{"ngày ban hành YYYY-MM-DD (mặc định hôm nay)", "issue date YYYY-MM-DD (default today)"}))
+	fs.StringVar(&s.place, "place", "", c.pick([2]string{"địa danh ghi trước ngày tháng, vd. Bình Phước", "place written before the date, e.g. Bình Phước"}))
+	fs.StringVar(&s.copyForm, "copy-form", "SAO Y", c.pick([2]string{"hình thức sao: SAO Y, SAO LỤC, TRÍCH SAO", "copy form: SAO Y, SAO LỤC, TRÍCH SAO"}))
+	fs.BoolVar(&s.showNameTime, "show-name-time", false, c.pick([2]string{"approved: ghi tên và thời gian ký dưới ảnh chữ ký", "approved: write the name and time under the image"}))
+	fs.BoolVar(&s.allowOrder, "allow-order", false, c.pick([2]string{"bỏ qua quy tắc thứ tự ký (chỉ dùng khi đính chính)", "relax the signing-order rules (corrections only)"}))
+	fs.BoolVar(&s.allowBroken, "allow-broken", false, c.pick([2]string{"issued: vẫn ký khi chữ ký trước không toàn vẹn (chỉ dùng khi đính chính)", "issued: sign even over a broken earlier signature (corrections only)"}))
 }
 
 func parseHash(s string) (crypto.Hash, error) {
@@ -79,6 +95,7 @@ func runSign(c *cli, args []string) int {
 	fs.DurationVar(&sf.tsaTimeout, "tsa-timeout", 150*time.Second, c.pick([2]string{"thời gian chờ tối đa máy chủ dấu thời gian", "how long to wait for the timestamp authority"}))
 	fs.BoolVar(&sf.pss, "pss", false, c.pick([2]string{"ký RSA theo RSASSA-PSS", "sign RSA keys with RSASSA-PSS"}))
 	sf.registerDoc(c, fs)
+	sf.registerProfile(c, fs)
 	kf.register(c, fs)
 	if code, done := c.parse(fs, "sign", args); done {
 		return code
@@ -113,7 +130,14 @@ func runSign(c *cli, args []string) int {
 	defer k.close()
 	opts.Chain = k.chain
 	for _, j := range jobs {
-		res, err := pades.SignFile(ctx, j.in, j.out, k.signer, k.cert, opts)
+		jobOpts := opts
+		if sf.profile != "" {
+			if err := sf.applyProfile(j.in, k.cert, &jobOpts); err != nil {
+				fmt.Fprintf(c.stderr, "kyso: %s: %s\n", j.in, c.describe(err))
+				return exitCodeFor(err)
+			}
+		}
+		res, err := pades.SignFile(ctx, j.in, j.out, k.signer, k.cert, jobOpts)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "kyso: %s: %s\n", j.in, c.describe(err))
 			return exitCodeFor(err)
@@ -198,6 +222,77 @@ func (s *signFlags) options() (pades.Options, error) {
 	return o, nil
 }
 
+// applyProfile fills opts for --profile from the document and the
+// signer's certificate.
+func (s *signFlags) applyProfile(path string, cert *x509.Certificate, opts *pades.Options) error {
+	id := token.ParseIdentity(cert)
+	req := pades.ProfileRequest{
+		Profile:      pades.Profile(s.profile),
+		Signer:       kindOf(id.Kind),
+		Classify:     func(c *x509.Certificate) pades.SignerKind { return kindOf(token.ParseIdentity(c).Kind) },
+		Page:         s.page,
+		SignerName:   id.Name,
+		SealMM:       s.sealMM,
+		DocNumber:    s.docNumber,
+		Place:        s.place,
+		CopyForm:     s.copyForm,
+		AllowOrder:   s.allowOrder,
+		AllowBroken:  s.allowBroken,
+		ShowNameTime: s.showNameTime,
+		RectMM:       opts.Field.RectMM,
+		Anchor:       opts.Field.Anchor,
+	}
+	if s.page == 1 && s.profile == string(pades.ProfileIssued) {
+		req.Page = 0 // issued goes to the leader's page unless told
+	}
+	req.Organisation = id.Organization
+	if id.Kind == token.KindOrganisation || req.Organisation == "" {
+		req.Organisation = id.Name
+	}
+	if s.issuedDate != "" {
+		d, err := time.ParseInLocation("2006-01-02", s.issuedDate, time.FixedZone("ICT", 7*3600))
+		if err != nil {
+			return usageErr("--issued-date %q: use YYYY-MM-DD", s.issuedDate)
+		}
+		req.IssuedDate = d
+	}
+	for _, f := range []struct {
+		path string
+		dst  *[]byte
+	}{{s.image, &req.SignatureImage}, {s.seal, &req.SealImage}} {
+		if f.path == "" {
+			continue
+		}
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		*f.dst = data
+	}
+	// The profile draws the image itself.
+	opts.Field.Appearance = nil
+	in, err := os.Open(path)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	return req.Apply(in, fi.Size(), opts)
+}
+
+func kindOf(k token.Kind) pades.SignerKind {
+	switch k {
+	case token.KindPersonal:
+		return pades.KindPersonal
+	case token.KindOrganisation:
+		return pades.KindOrganisation
+	}
+	return pades.KindUnknown
+}
+
 // placement turns --image, --rect-mm and --anchor into the field's box and
 // appearance. The image is fitted into the box, centred, aspect kept.
 func (s *signFlags) placement(o *pades.Options) error {
@@ -224,10 +319,10 @@ func (s *signFlags) placement(o *pades.Options) error {
 		}
 		o.Field.Anchor = &pades.Anchor{Text: s.anchor, OffsetX: off[0], OffsetY: off[1], W: size[0], H: size[1]}
 		w, h = size[0], size[1]
-	case s.image != "":
+	case s.image != "" && s.profile == "":
 		return usageErr("--image needs --rect-mm or --anchor to say where it goes")
 	}
-	if s.image == "" {
+	if s.image == "" || s.profile != "" {
 		return nil
 	}
 	data, err := os.ReadFile(s.image)
@@ -287,7 +382,8 @@ func exitCodeFor(err error) int {
 	}
 	switch pades.CodeOf(err) {
 	case pades.CodeBadDocument, pades.CodeEncrypted, pades.CodeLocked, pades.CodeFieldExists,
-		pades.CodeBadPage, pades.CodeBadRequest, pades.CodeDigestMismatch, pades.CodeAnchorNotFound:
+		pades.CodeBadPage, pades.CodeBadRequest, pades.CodeDigestMismatch, pades.CodeAnchorNotFound,
+		pades.CodeOrder, pades.CodeBrokenSignature:
 		return exitUsage
 	}
 	if token.CodeOf(err) != "" {
