@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kyso-vn/kyso/internal/devpki"
+	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/pades"
 	"github.com/kyso-vn/kyso/token"
 )
@@ -109,16 +110,30 @@ func (c *cli) demoSignPKCS12(ctx context.Context, d *devpki.Demo, sample string)
 }
 
 func (c *cli) demoWorkflow(ctx context.Context, d *devpki.Demo, sample string, pick func(token.Kind) (token.Signer, error)) int {
+	// Development signature and seal images, drawn by code.
+	sigPNG, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+		return exitFailure
+	}
+	sealPNG, err := testimages.EncodePNG(testimages.Seal(480), 300, testimages.PNGOptions{})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+		return exitFailure
+	}
 	base := strings.TrimSuffix(filepath.Base(sample), filepath.Ext(sample))
 	approved := filepath.Join(d.Dir, base+"-lanh-dao-da-ky.pdf")
 	issued := filepath.Join(d.Dir, base+"-da-phat-hanh.pdf")
 	steps := []struct {
 		kind    token.Kind
 		in, out string
+		req     pades.ProfileRequest
 		reason  string
 	}{
-		{token.KindPersonal, sample, approved, "Phê duyệt"},
-		{token.KindOrganisation, approved, issued, "Phát hành"},
+		{token.KindPersonal, sample, approved, pades.ProfileRequest{Profile: pades.ProfileApproved, Signer: pades.KindPersonal,
+			Page: 2, SignatureImage: sigPNG}, "Phê duyệt"},
+		{token.KindOrganisation, approved, issued, pades.ProfileRequest{Profile: pades.ProfileIssued, Signer: pades.KindOrganisation,
+			SealImage: sealPNG, SealMM: 40, DocNumber: "15/QĐ-UBND", Place: "Bình Phước"}, "Phát hành"},
 	}
 	for _, st := range steps {
 		s, err := pick(st.kind)
@@ -126,9 +141,21 @@ func (c *cli) demoWorkflow(ctx context.Context, d *devpki.Demo, sample string, p
 			fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
 			return exitFailure
 		}
+		st.req.SignerName = s.Certificate().Identity.Name
 		opts := pades.Options{Info: pades.Info{Reason: st.reason, Location: "Bình Phước"}, Chain: d.PKI.Chain()[:1]}
-		os.Remove(st.out) // the demo's own output from an earlier run
-		if _, err := pades.SignFile(ctx, st.in, st.out, s, s.Certificate().X509, opts); err != nil {
+		in, err := os.Open(st.in)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+			return exitFailure
+		}
+		fi, _ := in.Stat()
+		err = st.req.Apply(in, fi.Size(), &opts)
+		in.Close()
+		if err == nil {
+			os.Remove(st.out) // the demo's own output from an earlier run
+			_, err = pades.SignFile(ctx, st.in, st.out, s, s.Certificate().X509, opts)
+		}
+		if err != nil {
 			fmt.Fprintf(c.stderr, "kyso: demo: %s: %s\n", st.in, c.describe(err))
 			return exitCodeFor(err)
 		}
