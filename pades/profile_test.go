@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/pdfcheck"
 	"github.com/kyso-vn/kyso/internal/pdfcorpus"
 	"github.com/kyso-vn/kyso/internal/testimages"
@@ -210,4 +211,74 @@ func TestAppendixAndCopyStamps(t *testing.T) {
 			}
 		})
 	}
+}
+
+func orgSigner(t *testing.T, name, mst string) signerKey {
+	t.Helper()
+	key, err := devpki.GenerateSoftKey(devpki.RSA2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := devpki.Organisation()
+	p.CommonName = name
+	p.UIDs = []string{"MST:" + mst}
+	cert, err := fx.pki.Issue(p, key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signerKey{key, cert}
+}
+
+// TestWorkflows runs the remaining workflows of domain-vn.md §1; every step
+// keeps all signatures valid in pdfsig and the input an exact prefix.
+func TestWorkflows(t *testing.T) {
+	db := pdfcheck.NewNSSDB(t, fx.pki.Root.Cert)
+	sig, seal := profileImages(t)
+	steps := func(t *testing.T, in string, reqs []ProfileRequest, keys []signerKey) string {
+		t.Helper()
+		cur := in
+		for i, req := range reqs {
+			if req.Classify == nil {
+				req.Classify = kindOf
+			}
+			next := signProfile(t, cur, keys[i], req)
+			validate(t, db, cur, next, i+1)
+			cur = next
+		}
+		return cur
+	}
+	t.Run("W3 two reviews, approval, issue", func(t *testing.T) {
+		reviewer := fx.ecdsa
+		steps(t, sample(t, pdfcorpus.TemplateName), []ProfileRequest{
+			{Profile: ProfileComment, Signer: KindPersonal, SignerName: "Kiểm tra nội dung"},
+			{Profile: ProfileComment, Signer: KindPersonal, SignerName: "Kiểm tra thể thức", RectMM: RectMM{X: 20, Y: 250, W: 60, H: 6}},
+			{Profile: ProfileApproved, Signer: KindPersonal, Page: 2, SignerName: "Nguyễn Văn Ánh", SignatureImage: sig},
+			{Profile: ProfileIssued, Signer: KindOrganisation, SealImage: seal, SealMM: 40, DocNumber: "28/QĐ-UBND", Place: "Bình Phước"},
+		}, []signerKey{reviewer, fx.ecdsa384, fx.personal, fx.org})
+	})
+	t.Run("W4 three personal approvals", func(t *testing.T) {
+		steps(t, sample(t, pdfcorpus.LetterName), []ProfileRequest{
+			{Profile: ProfileApproved, Signer: KindPersonal, SignatureImage: sig, RectMM: RectMM{X: 20, Y: 200, W: 50, H: 20}},
+			{Profile: ProfileApproved, Signer: KindPersonal, SignatureImage: sig, RectMM: RectMM{X: 80, Y: 200, W: 50, H: 20}},
+			{Profile: ProfileApproved, Signer: KindPersonal, SignatureImage: sig, RectMM: RectMM{X: 140, Y: 200, W: 50, H: 20}},
+		}, []signerKey{fx.personal, fx.ecdsa, fx.ecdsa384})
+	})
+	t.Run("W5 three agencies issue in turn", func(t *testing.T) {
+		a := orgSigner(t, "Sở Tài chính tỉnh Bình Phước", "3800100011")
+		b := orgSigner(t, "Sở Kế hoạch và Đầu tư tỉnh Bình Phước", "3800100022")
+		out := steps(t, sample(t, pdfcorpus.LetterName), []ProfileRequest{
+			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 20, Y: 60, W: 36, H: 36}},
+			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 70, Y: 60, W: 36, H: 36}},
+			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 120, Y: 60, W: 36, H: 36}},
+		}, []signerKey{fx.org, a, b})
+		checks, err := CheckSignatures(openFile(t, out))
+		if err != nil || len(checks) != 3 {
+			t.Fatalf("checks %v, %v", checks, err)
+		}
+	})
+	t.Run("W1 scanned paper signed by the organisation", func(t *testing.T) {
+		steps(t, sample(t, pdfcorpus.ScanName), []ProfileRequest{
+			{Profile: ProfileIssued, Signer: KindOrganisation, SealImage: seal, SealMM: 40, RectMM: RectMM{X: 20, Y: 230, W: 40, H: 40}},
+		}, []signerKey{fx.org})
+	})
 }
