@@ -17,6 +17,14 @@ import (
 type Appearance struct {
 	Images []PlacedImage
 	Text   []TextLine
+	// Frame draws a rectangle along the box's edges, as on a rubber stamp.
+	Frame *Frame
+}
+
+// Frame is a box outline.
+type Frame struct {
+	Width float64    // line width in points
+	Color [3]float64 // RGB 0..1
 }
 
 // PlacedImage is a PNG or JPEG drawn at X, Y (lower-left) with size W×H
@@ -280,6 +288,14 @@ func buildAppearance(a *Appearance, bboxW, bboxH float64, matrix [6]float64, all
 			fmt.Fprintf(&content, "BT %s %s %s rg /F%d %s Tf %s %s Td <%x> Tj ET\n",
 				num(l.Color[0]), num(l.Color[1]), num(l.Color[2]), l.Style+1, num(size), num(l.X), num(l.Y), l.codes)
 		}
+	}
+	if f := a.Frame; f != nil {
+		lw := f.Width
+		if lw <= 0 {
+			lw = 1
+		}
+		fmt.Fprintf(&content, "q %s w %s %s %s RG %s %s %s %s re S Q\n", num(lw), num(f.Color[0]), num(f.Color[1]), num(f.Color[2]),
+			num(lw/2), num(lw/2), num(bboxW-lw), num(bboxH-lw))
 	}
 	b.content = content.Bytes()
 	return b, nil

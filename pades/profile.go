@@ -33,6 +33,9 @@ const (
 	ProfileCopy Profile = "copy"
 	// ProfileComment is a reviewer's signature: invisible by default.
 	ProfileComment Profile = "comment"
+	// ProfileIncome is the receiving office's stamp on an incoming
+	// document ("ĐẾN", the arrival number and date) in a framed box.
+	ProfileIncome Profile = "income"
 )
 
 // SignerKind says whose certificate signs: a person's or an
@@ -94,6 +97,10 @@ type ProfileRequest struct {
 	CopyForm     string // "SAO Y" (default), "SAO LỤC", "TRÍCH SAO"
 	Organisation string // the copying organisation (copy)
 
+	// IncomeLines are the receipt stamp's lines; empty gives "ĐẾN", the
+	// arrival number (DocNumber) and the date and time.
+	IncomeLines []string
+
 	// AllowOrder relaxes the order rules; AllowBroken lets issued proceed
 	// over a broken earlier signature. Both exist for corrections and are
 	// off by default.
@@ -116,7 +123,7 @@ func (req ProfileRequest) Apply(in io.ReaderAt, size int64, opts *Options) error
 	if opts.Time.IsZero() {
 		opts.Time = when
 	}
-	orgProfile := req.Profile == ProfileIssued || req.Profile == ProfileAppendix || req.Profile == ProfileCopy
+	orgProfile := req.Profile == ProfileIssued || req.Profile == ProfileAppendix || req.Profile == ProfileCopy || req.Profile == ProfileIncome
 	if !req.AllowOrder {
 		if orgProfile && req.Signer != KindOrganisation {
 			return &Error{Code: CodeOrder, Reason: fmt.Sprintf("the %s profile needs the organisation's certificate", req.Profile)}
@@ -154,6 +161,8 @@ func (req ProfileRequest) Apply(in io.ReaderAt, size int64, opts *Options) error
 		return req.applyIssued(in, size, d, opts, when)
 	case ProfileAppendix, ProfileCopy:
 		return req.applyCorner(d, opts, when)
+	case ProfileIncome:
+		return req.applyIncome(opts, when)
 	}
 	return &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("unknown profile %q", req.Profile)}
 }
@@ -338,6 +347,36 @@ func (req ProfileRequest) applyCorner(d *document, opts *Options, when time.Time
 		text = append(text, TextLine{Text: l, X: bw - 2, Y: y, Size: 10, Align: AlignRight})
 	}
 	opts.Field.Appearance = &Appearance{Text: text}
+	return nil
+}
+
+// applyIncome draws the receipt stamp: a framed box of text lines, by
+// default under the sender's name at the top left of page 1.
+func (req ProfileRequest) applyIncome(opts *Options, when time.Time) error {
+	lines := req.IncomeLines
+	if len(lines) == 0 {
+		t := when.In(vietnam)
+		lines = []string{"ĐẾN", "Số: " + req.DocNumber, fmt.Sprintf("Ngày: %02d/%02d/%d %02d:%02d", t.Day(), int(t.Month()), t.Year(), t.Hour(), t.Minute())}
+	}
+	box := req.RectMM
+	if box.IsZero() && req.Anchor == nil {
+		box = RectMM{X: 20, Y: 35, W: 50, H: 5.5*float64(len(lines)) + 3}
+	}
+	opts.Field.RectMM, opts.Field.Anchor = box, req.Anchor
+	w, h := box.W, box.H
+	if req.Anchor != nil {
+		w, h = req.Anchor.W, req.Anchor.H
+	}
+	bw, bh := mmToPoints(w), mmToPoints(h)
+	var text []TextLine
+	for i, l := range lines {
+		style := Regular
+		if i == 0 {
+			style = Bold
+		}
+		text = append(text, TextLine{Text: l, X: bw / 2, Y: bh - mmToPoints(5.5*float64(i+1)), Size: 11, Style: style, Align: AlignCenter, Color: [3]float64{0.8, 0, 0}})
+	}
+	opts.Field.Appearance = &Appearance{Text: text, Frame: &Frame{Width: 1, Color: [3]float64{0.8, 0, 0}}}
 	return nil
 }
 

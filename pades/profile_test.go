@@ -282,3 +282,28 @@ func TestWorkflows(t *testing.T) {
 		}, []signerKey{fx.org})
 	})
 }
+
+func TestIncomeStamp(t *testing.T) {
+	db := pdfcheck.NewNSSDB(t, fx.pki.Root.Cert)
+	in := sample(t, pdfcorpus.LetterName)
+	when := time.Date(2026, 11, 23, 8, 15, 0, 0, vietnam)
+	out := signProfile(t, in, fx.org, ProfileRequest{Profile: ProfileIncome, Signer: KindOrganisation, DocNumber: "1024", Time: when})
+	validate(t, db, in, out, 1)
+	txt, err := exec.Command("pdftotext", "-f", "1", "-l", "1", out, "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"ĐẾN", "Số: 1024", "Ngày: 23/11/2026 08:15"} {
+		if !strings.Contains(string(txt), w) {
+			t.Errorf("pdftotext does not find %q", w)
+		}
+	}
+	x0, y0, x1, y1, n := pixelBox(renderPage(t, out, 1), red)
+	if n < 50 {
+		t.Fatalf("only %d red pixels", n)
+	}
+	// The default box is 50 mm wide at (20, 35) mm, 19.5 mm high.
+	if x0 < 19 || x1 > 71 || y0 < 34 || y1 > 56 || x1-x0 < 48 {
+		t.Errorf("the stamp's frame spans %.1f–%.1f × %.1f–%.1f mm", x0, x1, y0, y1)
+	}
+}

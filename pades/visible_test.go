@@ -1,6 +1,7 @@
 package pades
 
 import (
+	"bytes"
 	"errors"
 	"image"
 	"image/png"
@@ -196,11 +197,11 @@ func TestAnchorPlacesSignatureAboveName(t *testing.T) {
 	}
 }
 
-// renderPage renders page n of path.
+// renderPage renders page n of path as viewers show it (the crop box).
 func renderPage(t *testing.T, path string, n int) image.Image {
 	t.Helper()
 	prefix := filepath.Join(t.TempDir(), "page")
-	if out, err := exec.Command("pdftoppm", "-r", "100", "-f", strconv.Itoa(n), "-l", strconv.Itoa(n), "-png", path, prefix).CombinedOutput(); err != nil {
+	if out, err := exec.Command("pdftoppm", "-r", "100", "-cropbox", "-f", strconv.Itoa(n), "-l", strconv.Itoa(n), "-png", path, prefix).CombinedOutput(); err != nil {
 		t.Fatalf("pdftoppm: %v: %s", err, out)
 	}
 	matches, _ := filepath.Glob(prefix + "*.png")
@@ -217,4 +218,54 @@ func renderPage(t *testing.T, path string, n int) image.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// TestVisibleOnOffsetBoxes: a page whose MediaBox does not start at (0,0)
+// and whose CropBox is smaller; the box lands where asked on the page as
+// displayed (pdftoppm renders the CropBox).
+func TestVisibleOnOffsetBoxes(t *testing.T) {
+	var base []byte
+	for _, s := range fx.seeds {
+		if s.Name == "seed-classic.pdf" {
+			b, err := os.ReadFile(s.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base = b
+		}
+	}
+	if base == nil {
+		t.Fatal("no classic seed")
+	}
+	edited := bytes.Replace(base, []byte("/MediaBox [0 0 595 842]"), []byte("/MediaBox [100 200 695 1042] /CropBox [120 230 675 1000]"), 1)
+	if bytes.Equal(edited, base) {
+		t.Fatal("the seed's MediaBox was not found")
+	}
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "raw.pdf")
+	in := filepath.Join(dir, "offset.pdf")
+	if err := os.WriteFile(raw, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// qpdf rewrites the file with a correct cross-reference table.
+	if out, err := exec.Command("qpdf", raw, in).CombinedOutput(); err != nil && !strings.Contains(string(out), "operation succeeded") {
+		t.Fatalf("qpdf: %v: %s", err, out)
+	}
+	sig, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := RectMM{X: 60, Y: 100, W: 50, H: 20}
+	opts := baseOptions()
+	opts.Field.RectMM = box
+	opts.Field.Appearance = &Appearance{Images: []PlacedImage{{Data: sig, W: mmToPt(50), H: mmToPt(20)}}}
+	out, _ := signFile(t, in, fx.personal, opts)
+	x0, y0, x1, y1, n := pixelBox(renderPage(t, out, 1), blue)
+	if n < 100 {
+		t.Fatalf("only %d blue pixels", n)
+	}
+	const tol = 1.5
+	if x0 < box.X-tol || y0 < box.Y-tol || x1 > box.X+box.W+tol || y1 > box.Y+box.H+tol || x1-x0 < box.W/2 {
+		t.Errorf("ink at %.1f–%.1f × %.1f–%.1f mm, asked %+v", x0, x1, y0, y1, box)
+	}
 }
