@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/kyso-vn/kyso/internal/softhsm"
 	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/internal/tsatest"
+	"github.com/kyso-vn/kyso/token"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -36,6 +38,7 @@ func TestMain(m *testing.M) {
 //	$SIG_PNG          a blue handwritten-signature PNG (generated)
 //	$SEAL_PNG         a red round seal PNG at 300 dpi (generated)
 //	$TEMPLATE         the sample decision with number and date still blank
+//	$TEMPLATES        a templates file giving the organisation its seal
 //
 // cliFixture is the SoftHSM token, PKI, files and services that CLI tests
 // and benchmarks share.
@@ -44,6 +47,7 @@ type cliFixture struct {
 	p12, pass, pinFile, letter string
 	personalPEM, sigPNG        string
 	sealPNG, template          string
+	templates                  string
 	pki                        *devpki.PKI
 	nss                        *pdfcheck.NSSDB
 	tsa                        *tsatest.Server
@@ -110,6 +114,13 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	if err := os.WriteFile(sealPNG, seal, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Per-signer templates: the organisation's seal, found by its handle.
+	templates := filepath.Join(dir, "templates.json")
+	tmpl := fmt.Sprintf(`{"schema":"kyso.templates/v1","templates":[{"cert":%q,"sealImage":"con-dau.png","sealMM":40}]}`,
+		token.HandleOf(provisioned[1].Cert))
+	if err := os.WriteFile(templates, []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	nss := pdfcheck.NewNSSDB(t, pki.Root.Cert)
 	tsa := tsatest.Start(t, pki, tsatest.Options{})
 	key, err := devpki.GenerateSoftKey(devpki.RSA2048)
@@ -130,7 +141,7 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	}
 
 	return &cliFixture{dir: dir, module: module, conf: env.ConfPath, p12: p12, pass: pass, pinFile: pinFile,
-		letter: letter, personalPEM: personalPEM, sigPNG: sigPNG, sealPNG: sealPNG, template: template, pki: pki, nss: nss, tsa: tsa}
+		letter: letter, personalPEM: personalPEM, sigPNG: sigPNG, sealPNG: sealPNG, template: template, templates: templates, pki: pki, nss: nss, tsa: tsa}
 }
 
 func TestScripts(t *testing.T) {
@@ -153,6 +164,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("SIG_PNG", f.sigPNG)
 			e.Setenv("SEAL_PNG", f.sealPNG)
 			e.Setenv("TEMPLATE", f.template)
+			e.Setenv("TEMPLATES", f.templates)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/pades"
 	"github.com/kyso-vn/kyso/token"
@@ -21,6 +22,7 @@ import (
 
 // signFlags are the options shared by sign and pdf prepare.
 type signFlags struct {
+	templates                                             string
 	profile, seal, docNumber, issuedDate, place, copyForm string
 	sealMM                                                float64
 	showNameTime, allowOrder, allowBroken                 bool
@@ -55,6 +57,7 @@ func (s *signFlags) registerDoc(c *cli, fs *flag.FlagSet) {
 // registerProfile adds the Decree 30/2020 profile flags (sign only).
 func (s *signFlags) registerProfile(c *cli, fs *flag.FlagSet) {
 	fs.StringVar(&s.profile, "profile", "", c.pick([2]string{"mẫu chữ ký theo Nghị định 30/2020: approved (lãnh đạo ký), issued (văn thư ký phát hành), appendix (phụ lục), copy (sao y), comment (góp ý)", "Decree 30/2020 form: approved, issued, appendix, copy, comment"}))
+	fs.StringVar(&s.templates, "templates", agent.DefaultTemplatesPath(), c.pick([2]string{"tệp mẫu chữ ký (ảnh chữ ký, con dấu theo chứng thư)", "templates file (signature and seal images per certificate)"}))
 	fs.StringVar(&s.seal, "seal", "", c.pick([2]string{"ảnh con dấu (PNG) cho issued", "seal image (PNG) for issued"}))
 	fs.Float64Var(&s.sealMM, "seal-mm", 0, c.pick([2]string{"đường kính thật của con dấu (mm); mặc định theo DPI của ảnh", "the seal's real diameter (mm); default from the image's DPI"}))
 	fs.StringVar(&s.docNumber, "doc-number", "", c.pick([2]string{"số và ký hiệu văn bản, vd. 15/QĐ-UBND", "document number and symbol, e.g. 15/QĐ-UBND"}))
@@ -268,6 +271,28 @@ func (s *signFlags) applyProfile(path string, cert *x509.Certificate, opts *pade
 			return usageErr("%v", err)
 		}
 		*f.dst = data
+	}
+	// Images and seal size from the signer's template, unless given.
+	if s.templates != "" {
+		ts, err := agent.LoadTemplates(s.templates)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		if tp, ok := ts.For(cert); ok {
+			if req.SignatureImage == nil {
+				if req.SignatureImage, err = ts.Image(tp.SignatureImage); err != nil {
+					return usageErr("%v", err)
+				}
+			}
+			if req.SealImage == nil {
+				if req.SealImage, err = ts.Image(tp.SealImage); err != nil {
+					return usageErr("%v", err)
+				}
+			}
+			if req.SealMM == 0 {
+				req.SealMM = tp.SealMM
+			}
+		}
 	}
 	// The profile draws the image itself.
 	opts.Field.Appearance = nil
