@@ -2,6 +2,7 @@ package pades
 
 import (
 	"crypto/x509"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +201,16 @@ func TestAppendixAndCopyStamps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Every pixel the stamp changed lies in the top-right corner.
+			before, after := renderPage(t, in, 1), renderPage(t, out, 1)
+			x0, y0, x1, y1, n := changedBox(before, after)
+			if n < 50 {
+				t.Fatalf("only %d pixels changed", n)
+			}
+			t.Logf("changed pixels span %.1f–%.1f × %.1f–%.1f mm", x0, x1, y0, y1)
+			if x0 < 105 || y1 > 40 {
+				t.Errorf("the stamp is not in the top-right corner: %.1f–%.1f × %.1f–%.1f mm", x0, x1, y0, y1)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(string(txt), w) {
 					t.Errorf("pdftotext does not find %q", w)
@@ -306,4 +317,24 @@ func TestIncomeStamp(t *testing.T) {
 	if x0 < 19 || x1 > 71 || y0 < 34 || y1 > 56 || x1-x0 < 48 {
 		t.Errorf("the stamp's frame spans %.1f–%.1f × %.1f–%.1f mm", x0, x1, y0, y1)
 	}
+}
+
+// changedBox is the bounding box, in mm, of the pixels that differ between
+// two renders of the same page.
+func changedBox(a, b image.Image) (x0, y0, x1, y1 float64, n int) {
+	bounds := a.Bounds()
+	minX, minY, maxX, maxY := bounds.Max.X, bounds.Max.Y, -1, -1
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			if r1 != r2 || g1 != g2 || b1 != b2 {
+				n++
+				minX, minY = min(minX, x), min(minY, y)
+				maxX, maxY = max(maxX, x), max(maxY, y)
+			}
+		}
+	}
+	px := 25.4 / renderDPI
+	return float64(minX) * px, float64(minY) * px, float64(maxX+1) * px, float64(maxY+1) * px, n
 }
