@@ -365,10 +365,11 @@ func writeXref(w *objWriter, d *document, next *uint32) error {
 			*next = n + 1
 		}
 	}
+	id, _ := d.r.Resolve(d.trailer["ID"]) // an indirect /ID keeps its first element too
 	trailer := pdf.Dict{
 		"Root": d.rootRef,
 		"Prev": pdf.Int(d.r.StartXref()),
-		"ID":   updatedID(d.trailer["ID"]),
+		"ID":   updatedID(id),
 	}
 	if info, ok := d.trailer["Info"]; ok {
 		trailer["Info"] = info
