@@ -245,12 +245,14 @@ func buildAppearance(a *Appearance, bboxW, bboxH float64, matrix [6]float64, all
 				if err != nil {
 					return nil, fmt.Errorf("pades: load font: %w", err)
 				}
-				if err := face.HasGlyphs(t.Text); err != nil {
-					return nil, &Error{Code: CodeBadRequest, Reason: "the text cannot be shown with the embedded font", Err: err}
-				}
 				sub = face.NewSubset()
 				subsets[t.Style] = sub
 				faces[t.Style] = face
+			}
+			// Every line, not only the first of a style: a missing glyph
+			// would print as an empty box on a legal document.
+			if err := faces[t.Style].HasGlyphs(t.Text); err != nil {
+				return nil, &Error{Code: CodeBadRequest, Reason: "the text cannot be shown with the embedded font", Err: err}
 			}
 			size := t.Size
 			if size == 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/pades/internal/appearance"
 	"github.com/kyso-vn/kyso/pades/internal/pdf"
 )
@@ -116,13 +117,15 @@ func (req ProfileRequest) Apply(in io.ReaderAt, size int64, opts *Options) error
 	if err != nil {
 		return err
 	}
+	// One time for /M and for every stamp that shows it.
 	when := req.Time
+	if when.IsZero() {
+		when = opts.Time
+	}
 	if when.IsZero() {
 		when = time.Now()
 	}
-	if opts.Time.IsZero() {
-		opts.Time = when
-	}
+	opts.Time = when
 	orgProfile := req.Profile == ProfileIssued || req.Profile == ProfileAppendix || req.Profile == ProfileCopy || req.Profile == ProfileIncome
 	if !req.AllowOrder {
 		if orgProfile && req.Signer != KindOrganisation {
@@ -203,6 +206,26 @@ func (req ProfileRequest) applyApproved(opts *Options, when time.Time) error {
 		}
 	}
 	iw, ih := appearance.FitSize(img, bw, bh-textH)
+	if !req.ShowNameTime {
+		// The widget is the image's own area, so that "the left third of
+		// the signature" (where the seal goes) is the signature's.
+		shrink := appearance.ToMM(bw - iw)
+		switch {
+		case opts.Field.Anchor != nil:
+			a := *opts.Field.Anchor
+			if a.CenterX {
+				a.W -= shrink
+			} else {
+				a.OffsetX += shrink / 2
+				a.W -= shrink
+			}
+			opts.Field.Anchor = &a
+		default:
+			opts.Field.RectMM.X += shrink / 2
+			opts.Field.RectMM.W -= shrink
+		}
+		bw = iw
+	}
 	opts.Field.Appearance = &Appearance{
 		Images: []PlacedImage{{Data: req.SignatureImage, X: (bw - iw) / 2, Y: textH + (bh-textH-ih)/2, W: iw, H: ih}},
 		Text:   lines,
@@ -211,6 +234,15 @@ func (req ProfileRequest) applyApproved(opts *Options, when time.Time) error {
 }
 
 func (req ProfileRequest) applyIssued(in io.ReaderAt, size int64, d *document, opts *Options, when time.Time) error {
+	if len(d.sigFields) == 0 && !req.AllowOrder {
+		// Điều 32.2.d: the organisation signs a document that already bears
+		// the competent person's signature (or, between agencies, the
+		// previous agency's).
+		return &Error{Code: CodeOrder, Reason: "the document carries no signature yet: the competent person signs first"}
+	}
+	if d.docMDP == int(FormFillAndSign) && req.DocNumber != "" || d.docMDP == int(FormFillAndSign) && req.Place != "" {
+		return &Error{Code: CodeLocked, Reason: "the document is certified with P=2 (form fill-in and signatures only): the number and date cannot be added; certify with P=3"}
+	}
 	if !req.AllowBroken {
 		checks, err := CheckSignatures(in, size)
 		if err != nil {
@@ -244,12 +276,32 @@ func (req ProfileRequest) applyIssued(in io.ReaderAt, size int64, d *document, o
 	page := req.Page
 	box := req.RectMM
 	anchor := req.Anchor
-	if box.IsZero() && anchor == nil {
-		var leader *sigField
+	switch {
+	case !box.IsZero():
+		// A position places the seal; its size stays real.
+		box.W, box.H = wMM, hMM
+	case anchor != nil:
+		a := *anchor
+		a.W, a.H = wMM, hMM
+		anchor = &a
+	default:
+		// The leader: the last visible personal signature, else the last
+		// visible one (between agencies, the previous agency's).
+		var leader, personal *sigField
 		for i := range d.sigFields {
-			if f := &d.sigFields[i]; f.rect != [4]float64{} {
-				leader = f
+			f := &d.sigFields[i]
+			if f.rect == [4]float64{} {
+				continue
 			}
+			leader = f
+			if req.Classify != nil {
+				if c := d.signerCert(in, size, f); c != nil && req.Classify(c) == KindPersonal {
+					personal = f
+				}
+			}
+		}
+		if personal != nil {
+			leader = personal
 		}
 		if leader == nil {
 			return &Error{Code: CodeBadRequest, Reason: "no visible signature to put the seal over; give the seal's position"}
@@ -338,7 +390,8 @@ func (req ProfileRequest) applyCorner(d *document, opts *Options, when time.Time
 	}
 	const w, lineH = 75.0, 4.5 // mm
 	h := lineH*float64(len(lines)) + 2
-	opts.Field.Page = 1
+	opts.Field.Page = 1 // the decree puts these at the top right of page 1
+	opts.Field.Anchor = nil
 	opts.Field.RectMM = RectMM{X: appearance.ToMM(pw) - w - 10, Y: 8, W: w, H: h}
 	bw := mmToPoints(w)
 	var text []TextLine
@@ -378,6 +431,27 @@ func (req ProfileRequest) applyIncome(opts *Options, when time.Time) error {
 	}
 	opts.Field.Appearance = &Appearance{Text: text, Frame: &Frame{Width: 1, Color: [3]float64{0.8, 0, 0}}}
 	return nil
+}
+
+// signerCert returns the certificate of a signature field, or nil.
+func (d *document) signerCert(in io.ReaderAt, size int64, f *sigField) *x509.Certificate {
+	sig, err := d.dict(f.value)
+	if err != nil || sig == nil {
+		return nil
+	}
+	contents, err := d.r.Resolve(sig["Contents"])
+	if err != nil {
+		return nil
+	}
+	der, ok := contents.(pdf.String)
+	if !ok {
+		return nil
+	}
+	sd, err := cms.Parse(der.Bytes)
+	if err != nil || len(sd.Signers) == 0 {
+		return nil
+	}
+	return sd.Signers[0].Certificate
 }
 
 // pageOf finds a page's number and dictionary from its reference.

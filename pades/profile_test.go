@@ -157,6 +157,8 @@ func TestSigningOrder(t *testing.T) {
 			ProfileRequest{Profile: ProfileAppendix, Signer: KindPersonal, DocNumber: "1/PL"}},
 		{"approval with the organisation's certificate", func() string { return in },
 			ProfileRequest{Profile: ProfileApproved, Signer: KindOrganisation, SignatureImage: sig, SignerName: "Nguyễn Văn Ánh", Page: 2}},
+		{"issued on a document nobody signed", func() string { return in },
+			ProfileRequest{Profile: ProfileIssued, Signer: KindOrganisation, SealImage: seal, SealMM: 40, RectMM: RectMM{X: 20, Y: 20}}},
 		{"approval after the organisation signed", func() string {
 			out, _ := signFile(t, in, fx.org, baseOptions())
 			return out
@@ -277,19 +279,25 @@ func TestWorkflows(t *testing.T) {
 	t.Run("W5 three agencies issue in turn", func(t *testing.T) {
 		a := orgSigner(t, "Sở Tài chính tỉnh Bình Phước", "3800100011")
 		b := orgSigner(t, "Sở Kế hoạch và Đầu tư tỉnh Bình Phước", "3800100022")
+		// The lead agency's leader approves and the lead agency issues; each
+		// next agency checks the earlier signatures and adds its seal.
 		out := steps(t, sample(t, pdfcorpus.LetterName), []ProfileRequest{
-			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 20, Y: 60, W: 36, H: 36}},
-			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 70, Y: 60, W: 36, H: 36}},
-			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 120, Y: 60, W: 36, H: 36}},
-		}, []signerKey{fx.org, a, b})
+			{Profile: ProfileApproved, Signer: KindPersonal, Page: 2, SignerName: "Nguyễn Văn Ánh", SignatureImage: sig},
+			{Profile: ProfileIssued, Signer: KindOrganisation, SealImage: seal, SealMM: 36},
+			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 20, Y: 100, W: 1, H: 1}},
+			{Profile: ProfileIssued, Signer: KindOrganisation, Page: 2, SealImage: seal, SealMM: 36, RectMM: RectMM{X: 70, Y: 100, W: 1, H: 1}},
+		}, []signerKey{fx.personal, fx.org, a, b})
 		checks, err := CheckSignatures(openFile(t, out))
-		if err != nil || len(checks) != 3 {
+		if err != nil || len(checks) != 4 {
 			t.Fatalf("checks %v, %v", checks, err)
 		}
 	})
 	t.Run("W1 scanned paper signed by the organisation", func(t *testing.T) {
+		// The paper already bears the leader's handwritten signature; the
+		// digital one is the organisation's alone, so the order rule is
+		// relaxed for it.
 		steps(t, sample(t, pdfcorpus.ScanName), []ProfileRequest{
-			{Profile: ProfileIssued, Signer: KindOrganisation, SealImage: seal, SealMM: 40, RectMM: RectMM{X: 20, Y: 230, W: 40, H: 40}},
+			{Profile: ProfileIssued, Signer: KindOrganisation, SealImage: seal, SealMM: 40, RectMM: RectMM{X: 20, Y: 230}, AllowOrder: true},
 		}, []signerKey{fx.org})
 	})
 }

@@ -56,7 +56,7 @@ func (s *signFlags) registerDoc(c *cli, fs *flag.FlagSet) {
 
 // registerProfile adds the Decree 30/2020 profile flags (sign only).
 func (s *signFlags) registerProfile(c *cli, fs *flag.FlagSet) {
-	fs.StringVar(&s.profile, "profile", "", c.pick([2]string{"mẫu chữ ký theo Nghị định 30/2020: approved (lãnh đạo ký), issued (văn thư ký phát hành), appendix (phụ lục), copy (sao y), comment (góp ý)", "Decree 30/2020 form: approved, issued, appendix, copy, comment"}))
+	fs.StringVar(&s.profile, "profile", "", c.pick([2]string{"mẫu chữ ký theo Nghị định 30/2020: approved (lãnh đạo ký), issued (văn thư ký phát hành), appendix (phụ lục), copy (sao y), income (dấu đến), comment (góp ý)", "Decree 30/2020 form: approved, issued, appendix, copy, income, comment"}))
 	fs.StringVar(&s.templates, "templates", agent.DefaultTemplatesPath(), c.pick([2]string{"tệp mẫu chữ ký (ảnh chữ ký, con dấu theo chứng thư)", "templates file (signature and seal images per certificate)"}))
 	fs.StringVar(&s.seal, "seal", "", c.pick([2]string{"ảnh con dấu (PNG) cho issued", "seal image (PNG) for issued"}))
 	fs.Float64Var(&s.sealMM, "seal-mm", 0, c.pick([2]string{"đường kính thật của con dấu (mm); mặc định theo DPI của ảnh", "the seal's real diameter (mm); default from the image's DPI"}))
