@@ -444,80 +444,34 @@ func (l *lexer) name() (Object, error) {
 	return Name(b), nil
 }
 
-// literalString parses "( … )" with balanced parentheses, escapes, line
-// continuations and end-of-line normalisation.
+// literalString parses "( … )" with ReadLiteral.
 func (l *lexer) literalString() (Object, error) {
 	start := l.pos
 	l.pos++ // '('
-	var b []byte
-	nest := 1
-	for {
-		c, ok := l.next()
-		if !ok {
-			return nil, l.eof(start, "literal string")
-		}
-		switch c {
-		case '(':
-			nest++
-		case ')':
-			nest--
-			if nest == 0 {
-				if b == nil {
-					b = []byte{}
-				}
-				return String{Bytes: b}, nil
-			}
-		case '\r':
-			// An unescaped end of line reads as a single LF.
-			if c2, ok := l.peek(); ok && c2 == '\n' {
-				l.pos++
-			}
-			c = '\n'
-		case '\\':
-			e, ok := l.next()
-			if !ok {
-				return nil, l.eof(start, "literal string")
-			}
-			switch e {
-			case 'n':
-				c = '\n'
-			case 'r':
-				c = '\r'
-			case 't':
-				c = '\t'
-			case 'b':
-				c = '\b'
-			case 'f':
-				c = '\f'
-			case '\r':
-				if c2, ok := l.peek(); ok && c2 == '\n' {
-					l.pos++
-				}
-				continue // line continuation
-			case '\n':
-				continue
-			case '0', '1', '2', '3', '4', '5', '6', '7':
-				v := int(e - '0')
-				for range 2 {
-					d, ok := l.peek()
-					if !ok || d < '0' || d > '7' {
-						break
-					}
-					l.pos++
-					v = v*8 + int(d-'0')
-				}
-				c = byte(v) // high-order overflow is ignored
-			default:
-				// "\(", "\)", "\\" and any other escaped byte: the
-				// backslash is dropped.
-				c = e
-			}
-		}
-		if len(b) >= maxStringLen {
-			return nil, l.tooLarge(start, "string too long")
-		}
-		b = append(b, c)
+	b, closed, err := ReadLiteral(lexerBytes{l}, maxStringLen)
+	switch {
+	case err != nil:
+		return nil, l.tooLarge(start, "string too long")
+	case !closed:
+		return nil, l.eof(start, "literal string")
 	}
+	return String{Bytes: b}, nil
+}
+
+// lexerBytes reads the lexer's input as an io.ByteScanner.
+type lexerBytes struct{ l *lexer }
+
+func (b lexerBytes) ReadByte() (byte, error) {
+	c, ok := b.l.next()
+	if !ok {
+		return 0, io.EOF
+	}
+	return c, nil
+}
+
+func (b lexerBytes) UnreadByte() error {
+	b.l.pos--
+	return nil
 }
 
 // hexString parses "< … >": white space is ignored and an odd final digit

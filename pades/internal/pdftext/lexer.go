@@ -192,74 +192,13 @@ func parseNumber(b []byte) (pdf.Object, bool) {
 	return pdf.Real(f), true
 }
 
-// literalString reads a (string) after its opening parenthesis.
+// literalString reads a (string) after its opening parenthesis, leniently:
+// an unclosed string at the end of the data keeps what was read.
 func (l *lexer) literalString() pdf.String {
-	var out []byte
-	depth := 1
-	for l.pos < len(l.data) {
-		c := l.data[l.pos]
-		l.pos++
-		switch c {
-		case '(':
-			depth++
-		case ')':
-			depth--
-			if depth == 0 {
-				return pdf.String{Bytes: out}
-			}
-		case '\\':
-			if l.pos >= len(l.data) {
-				return pdf.String{Bytes: out}
-			}
-			e := l.data[l.pos]
-			l.pos++
-			switch e {
-			case 'n':
-				c = '\n'
-			case 'r':
-				c = '\r'
-			case 't':
-				c = '\t'
-			case 'b':
-				c = '\b'
-			case 'f':
-				c = '\f'
-			case '\r':
-				// A line continuation: the backslash and the end of line
-				// are not part of the string.
-				if l.pos < len(l.data) && l.data[l.pos] == '\n' {
-					l.pos++
-				}
-				continue
-			case '\n':
-				continue
-			default:
-				if e >= '0' && e <= '7' {
-					v := int(e - '0')
-					for k := 0; k < 2 && l.pos < len(l.data); k++ {
-						d := l.data[l.pos]
-						if d < '0' || d > '7' {
-							break
-						}
-						v = v*8 + int(d-'0')
-						l.pos++
-					}
-					c = byte(v)
-				} else {
-					// \( \) \\ and unknown escapes: the character itself.
-					c = e
-				}
-			}
-		case '\r':
-			// An end of line inside a string reads as a single LF.
-			if l.pos < len(l.data) && l.data[l.pos] == '\n' {
-				l.pos++
-			}
-			c = '\n'
-		}
-		out = append(out, c)
-	}
-	return pdf.String{Bytes: out}
+	r := bytes.NewReader(l.data[l.pos:])
+	b, _, _ := pdf.ReadLiteral(r, 0)
+	l.pos = len(l.data) - r.Len()
+	return pdf.String{Bytes: b}
 }
 
 // hexString reads a <hex string> after its opening bracket. Non-hex bytes
