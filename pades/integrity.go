@@ -44,6 +44,11 @@ func CheckSignatures(in io.ReaderAt, size int64) ([]SignatureCheck, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.checkSignatures(in, size), nil
+}
+
+// checkSignatures is CheckSignatures on an open document.
+func (d *document) checkSignatures(in io.ReaderAt, size int64) []SignatureCheck {
 	var out []SignatureCheck
 	for _, sf := range d.sigFields {
 		c := SignatureCheck{Field: sf.name}
@@ -59,7 +64,7 @@ func CheckSignatures(in io.ReaderAt, size int64) ([]SignatureCheck, error) {
 		c.Err = d.checkOne(in, size, sig, &c)
 		out = append(out, c)
 	}
-	return out, nil
+	return out
 }
 
 func (d *document) checkOne(in io.ReaderAt, size int64, sig pdf.Dict, c *SignatureCheck) error {

@@ -135,13 +135,12 @@ func (req ProfileRequest) Apply(in io.ReaderAt, size int64, opts *Options) error
 			return &Error{Code: CodeOrder, Reason: fmt.Sprintf("the %s profile needs a person's certificate", req.Profile)}
 		}
 		if req.Profile == ProfileApproved && req.Classify != nil {
-			checks, err := CheckSignatures(in, size)
-			if err != nil {
-				return err
-			}
-			for _, c := range checks {
-				if c.Signer != nil && req.Classify(c.Signer) == KindOrganisation {
-					return &Error{Code: CodeOrder, Reason: fmt.Sprintf("the document already carries the organisation's signature (%s); a personal approval must come before it", c.Field)}
+			// Only who signed matters here, not whether the bytes are
+			// intact: read the certificates without hashing the document.
+			for i := range d.sigFields {
+				f := &d.sigFields[i]
+				if c := d.signerCert(f); c != nil && req.Classify(c) == KindOrganisation {
+					return &Error{Code: CodeOrder, Reason: fmt.Sprintf("the document already carries the organisation's signature (%s); a personal approval must come before it", f.name)}
 				}
 			}
 		}
@@ -244,12 +243,8 @@ func (req ProfileRequest) applyIssued(in io.ReaderAt, size int64, d *document, o
 		return &Error{Code: CodeLocked, Reason: "the document is certified with P=2 (form fill-in and signatures only): the number and date cannot be added; certify with P=3"}
 	}
 	if !req.AllowBroken {
-		checks, err := CheckSignatures(in, size)
-		if err != nil {
-			return err
-		}
 		var broken []string
-		for _, c := range checks {
+		for _, c := range d.checkSignatures(in, size) {
 			if !c.Intact() {
 				broken = append(broken, fmt.Sprintf("%s (%v)", c.Field, c.Err))
 			}
@@ -295,7 +290,7 @@ func (req ProfileRequest) applyIssued(in io.ReaderAt, size int64, d *document, o
 			}
 			leader = f
 			if req.Classify != nil {
-				if c := d.signerCert(in, size, f); c != nil && req.Classify(c) == KindPersonal {
+				if c := d.signerCert(f); c != nil && req.Classify(c) == KindPersonal {
 					personal = f
 				}
 			}
@@ -434,7 +429,7 @@ func (req ProfileRequest) applyIncome(opts *Options, when time.Time) error {
 }
 
 // signerCert returns the certificate of a signature field, or nil.
-func (d *document) signerCert(in io.ReaderAt, size int64, f *sigField) *x509.Certificate {
+func (d *document) signerCert(f *sigField) *x509.Certificate {
 	sig, err := d.dict(f.value)
 	if err != nil || sig == nil {
 		return nil
