@@ -5,7 +5,8 @@
 //
 // The package is a library: a document-management server can import it to
 // finish a hash-mode signature on the server. It depends only on the
-// standard library, golang.org/x/crypto/cryptobyte and, for the timestamp
+// standard library, golang.org/x/crypto/cryptobyte, golang.org/x/crypto/ocsp
+// (revocation checking) and, for the timestamp
 // request encoding, github.com/digitorus/timestamp. It never imports kyso's
 // token package; a key is any crypto.Signer, and one that also has a
 // SignContext method (kyso's token signers do) gets the caller's context so

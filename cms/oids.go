@@ -36,6 +36,12 @@ func oidAttrSignatureTimeStampToken() asn1.ObjectIdentifier {
 	return asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 14}
 }
 
+// Adobe's adbe-revocationInfoArchival signed attribute (PDF 1.6 and
+// ISO 32000-1 section 12.8.3.3.2): revocation data the signer archived.
+func oidAttrAdobeRevocationArchival() asn1.ObjectIdentifier {
+	return asn1.ObjectIdentifier{1, 2, 840, 113583, 1, 1, 8}
+}
+
 // Signature algorithms.
 func oidRSAEncryption() asn1.ObjectIdentifier {
 	return asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}

@@ -76,6 +76,13 @@ type SignerInfo struct {
 	// HasSigningCertificate reports the legacy (RFC 2634, SHA-1)
 	// signing-certificate attribute.
 	HasSigningCertificate bool
+	// RevocationArchive is the revocation data of Adobe's
+	// adbe-revocationInfoArchival signed attribute (CRLs and OCSP
+	// responses; no certificates), nil when absent. A malformed
+	// attribute does not make Parse fail: RevocationArchive stays nil
+	// and RevocationArchiveErr says what is wrong.
+	RevocationArchive    *ValidationData
+	RevocationArchiveErr error
 
 	// Timestamp is the first signature-time-stamp token among the
 	// unsigned attributes, nil if none. TimestampErr is set instead when
@@ -509,6 +516,9 @@ func (si *SignerInfo) parseSignedAttributes(sd *SignedData) error {
 				return fmt.Errorf("signing-certificate attribute: %w", err)
 			}
 			si.HasSigningCertificate = true
+		case a.oid.Equal(oidAttrAdobeRevocationArchival()):
+			known = false // a duplicate is noted, not fatal
+			si.parseRevocationArchive(a)
 		default:
 			known = false
 		}
@@ -529,6 +539,72 @@ func (si *SignerInfo) parseSignedAttributes(sd *SignedData) error {
 		return fmt.Errorf("content-type attribute %v differs from eContentType %v", si.ContentType, sd.ContentType)
 	}
 	return nil
+}
+
+// parseRevocationArchive decodes adbe-revocationInfoArchival:
+//
+//	RevocationInfoArchival ::= SEQUENCE {
+//	  crl          [0] EXPLICIT SEQUENCE OF CRLs OPTIONAL,
+//	  ocsp         [1] EXPLICIT SEQUENCE OF OCSPResponse OPTIONAL,
+//	  otherRevInfo [2] EXPLICIT SEQUENCE OF OtherRevInfo OPTIONAL }
+//
+// otherRevInfo has no defined use and is skipped. The entries are kept as
+// DER, to be parsed when revocation is checked.
+func (si *SignerInfo) parseRevocationArchive(a attribute) {
+	fail := func(err error) {
+		si.RevocationArchive = nil
+		si.RevocationArchiveErr = fmt.Errorf("cms: adbe-revocationInfoArchival attribute: %w", err)
+	}
+	if si.RevocationArchive != nil || si.RevocationArchiveErr != nil {
+		fail(errors.New("appears more than once"))
+		return
+	}
+	v, err := a.single()
+	if err != nil {
+		fail(err)
+		return
+	}
+	var seq cryptobyte.String
+	if !v.ReadASN1(&seq, cbasn1.SEQUENCE) || !v.Empty() {
+		fail(errors.New("malformed"))
+		return
+	}
+	list := func(tag int) ([][]byte, error) {
+		var explicit, items cryptobyte.String
+		var present bool
+		if !seq.ReadOptionalASN1(&explicit, &present, cbasn1.Tag(tag).ContextSpecific().Constructed()) {
+			return nil, fmt.Errorf("malformed [%d]", tag)
+		}
+		if !present {
+			return nil, nil
+		}
+		if !explicit.ReadASN1(&items, cbasn1.SEQUENCE) || !explicit.Empty() {
+			return nil, fmt.Errorf("malformed [%d]", tag)
+		}
+		var out [][]byte
+		for !items.Empty() {
+			var item cryptobyte.String
+			if !items.ReadASN1Element(&item, cbasn1.SEQUENCE) {
+				return nil, fmt.Errorf("malformed entry in [%d]", tag)
+			}
+			out = append(out, bytes.Clone(item))
+		}
+		return out, nil
+	}
+	archive := &ValidationData{}
+	if archive.CRLs, err = list(0); err != nil {
+		fail(err)
+		return
+	}
+	if archive.OCSPs, err = list(1); err != nil {
+		fail(err)
+		return
+	}
+	if !seq.SkipOptionalASN1(cbasn1.Tag(2).ContextSpecific().Constructed()) || !seq.Empty() {
+		fail(errors.New("malformed otherRevInfo or trailing data"))
+		return
+	}
+	si.RevocationArchive = archive
 }
 
 // parseTime reads a UTCTime or GeneralizedTime element.
