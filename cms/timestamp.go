@@ -157,6 +157,31 @@ func parseAccuracy(s cryptobyte.String) (time.Duration, error) {
 // data. It does not check the TSA certificate's key purpose (CheckUsage)
 // or chain.
 func (t *Timestamp) Verify(signature []byte) error {
+	if err := t.verifyToken(); err != nil {
+		return err
+	}
+	if err := t.checkImprint(signature); err != nil {
+		return fmt.Errorf("cms: verify timestamp: %w", err)
+	}
+	return nil
+}
+
+// VerifyDigest is Verify for a caller that already hashed the timestamped
+// data with HashAlgorithm, as a PDF document timestamp's verifier does
+// while streaming the byte ranges.
+func (t *Timestamp) VerifyDigest(digest []byte) error {
+	if err := t.verifyToken(); err != nil {
+		return err
+	}
+	if !bytes.Equal(digest, t.HashedMessage) {
+		return fmt.Errorf("cms: verify timestamp: %w: message imprint is not the digest of the timestamped data", ErrDigestMismatch)
+	}
+	return nil
+}
+
+// verifyToken checks the token's own signature and its binding to the TSA
+// certificate, everything but the imprint.
+func (t *Timestamp) verifyToken() error {
 	if t.signer == nil {
 		return errors.New("cms: verify timestamp: not a parsed token")
 	}
@@ -176,9 +201,6 @@ func (t *Timestamp) Verify(signature []byte) error {
 		return fmt.Errorf("cms: verify timestamp: %w", err)
 	}
 	if err := si.CheckSigningCertificate(); err != nil {
-		return fmt.Errorf("cms: verify timestamp: %w", err)
-	}
-	if err := t.checkImprint(signature); err != nil {
 		return fmt.Errorf("cms: verify timestamp: %w", err)
 	}
 	return nil

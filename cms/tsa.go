@@ -90,20 +90,53 @@ func (e *invalidResponse) Unwrap() error { return e.err }
 // with CodeTSAUnavailable, CodeTSAInvalid or CodeCancelled (the latter
 // wrapping ctx.Err()).
 func (t *TSA) Timestamp(ctx context.Context, data []byte) ([]byte, error) {
-	if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		// A configuration error, not an unavailable TSA: retrying it
-		// would only delay the message.
-		return nil, fmt.Errorf("cms: timestamp: TSA URL %q is not an http(s) URL", t.URL)
+	h, err := t.imprintHash(t.Hash)
+	if err != nil {
+		return nil, err
 	}
-	h := t.Hash
+	hh := h.New()
+	hh.Write(data)
+	return t.timestamp(ctx, h, hh.Sum(nil))
+}
+
+// TimestampDigest is Timestamp for a caller that has already hashed the
+// data: digest is the message imprint, made with h (zero means t.Hash, and
+// that zero SHA-256). A PDF document timestamp needs it, because its byte
+// ranges are hashed while the file is streamed and never held in memory.
+// The retries and every check of the answer are those of Timestamp.
+func (t *TSA) TimestampDigest(ctx context.Context, h crypto.Hash, digest []byte) ([]byte, error) {
+	if h == 0 {
+		h = t.Hash
+	}
+	h, err := t.imprintHash(h)
+	if err != nil {
+		return nil, err
+	}
+	if len(digest) != h.Size() {
+		return nil, fmt.Errorf("cms: timestamp: a %v digest has %d bytes, got %d", h, h.Size(), len(digest))
+	}
+	return t.timestamp(ctx, h, bytes.Clone(digest))
+}
+
+// imprintHash checks the URL and the imprint hash before anything is sent:
+// both are configuration errors, not an unavailable TSA, and retrying them
+// would only delay the message.
+func (t *TSA) imprintHash(h crypto.Hash) (crypto.Hash, error) {
+	if u, err := url.Parse(t.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return 0, fmt.Errorf("cms: timestamp: TSA URL %q is not an http(s) URL", t.URL)
+	}
 	if h == 0 {
 		h = crypto.SHA256
 	}
 	switch h {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512:
-	default:
-		return nil, fmt.Errorf("cms: timestamp: imprint hash %v: %w", h, ErrUnsupportedAlgorithm)
+		return h, nil
 	}
+	return 0, fmt.Errorf("cms: timestamp: imprint hash %v: %w", h, ErrUnsupportedAlgorithm)
+}
+
+// timestamp runs the request loop for an imprint made with h.
+func (t *TSA) timestamp(ctx context.Context, h crypto.Hash, imprint []byte) ([]byte, error) {
 	timeout, attempts, backoff := t.Timeout, t.Attempts, t.Backoff
 	if timeout <= 0 {
 		timeout = DefaultTSATimeout
@@ -114,9 +147,6 @@ func (t *TSA) Timestamp(ctx context.Context, data []byte) ([]byte, error) {
 	if backoff <= 0 {
 		backoff = DefaultTSABackoff
 	}
-	hh := h.New()
-	hh.Write(data)
-	imprint := hh.Sum(nil)
 
 	opCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -146,7 +176,7 @@ func (t *TSA) Timestamp(ctx context.Context, data []byte) ([]byte, error) {
 		if t.OnAttempt != nil {
 			t.OnAttempt(n, lastErr)
 		}
-		token, warnings, err := t.attempt(opCtx, h, imprint, data)
+		token, warnings, err := t.attempt(opCtx, h, imprint)
 		if err == nil {
 			if t.OnWarning != nil {
 				for _, w := range warnings {
@@ -187,7 +217,7 @@ func (t *TSA) Timestamp(ctx context.Context, data []byte) ([]byte, error) {
 
 // attempt makes one request. A returned *invalidResponse means the token
 // arrived but is wrong; any other error means no usable answer.
-func (t *TSA) attempt(ctx context.Context, h crypto.Hash, imprint, data []byte) ([]byte, []string, error) {
+func (t *TSA) attempt(ctx context.Context, h crypto.Hash, imprint []byte) ([]byte, []string, error) {
 	nonceBytes := make([]byte, 8)
 	if _, err := rand.Read(nonceBytes); err != nil {
 		return nil, nil, fmt.Errorf("nonce: %w", err)
@@ -243,15 +273,18 @@ func (t *TSA) attempt(ctx context.Context, h crypto.Hash, imprint, data []byte) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("response token: %w", err)
 	}
-	warnings, err := t.check(ts, h, imprint, nonce, data)
+	warnings, err := t.check(ts, h, imprint, nonce)
 	if err != nil {
 		return nil, nil, &invalidResponse{err}
 	}
 	return ts.Raw, warnings, nil
 }
 
-// check judges a parsed token against the request.
-func (t *TSA) check(ts *Timestamp, h crypto.Hash, imprint []byte, nonce *big.Int, data []byte) ([]string, error) {
+// check judges a parsed token against the request. The imprint is
+// compared as sent, so the data itself is not needed: with the hash
+// algorithm and imprint equal to the request's, the token covers whatever
+// the caller hashed.
+func (t *TSA) check(ts *Timestamp, h crypto.Hash, imprint []byte, nonce *big.Int) ([]string, error) {
 	if ts.HashAlgorithm != h || !bytes.Equal(ts.HashedMessage, imprint) {
 		return nil, fmt.Errorf("%w: token imprint (%v) is not the one requested (%v)", ErrDigestMismatch, ts.HashAlgorithm, h)
 	}
@@ -262,7 +295,7 @@ func (t *TSA) check(ts *Timestamp, h crypto.Hash, imprint []byte, nonce *big.Int
 		// RFC 3161 2.4.2: a TSA that cannot honour reqPolicy must reject.
 		return nil, fmt.Errorf("token policy %v is not the requested %v", ts.Policy, t.Policy)
 	}
-	if err := ts.Verify(data); err != nil {
+	if err := ts.VerifyDigest(imprint); err != nil {
 		return nil, err
 	}
 	warnings, err := ts.CheckUsage()

@@ -470,3 +470,107 @@ func TestTSAAlreadyCancelled(t *testing.T) {
 		t.Errorf("%d attempts, %d requests after a cancelled context; want none", te.Attempts, srv.Requests())
 	}
 }
+
+func TestTimestampDigest(t *testing.T) {
+	pki := newPKI(t, 0)
+	data := randomData(t, 5000)
+	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+		t.Run(h.String(), func(t *testing.T) {
+			srv := tsatest.Start(t, pki, tsatest.Options{})
+			// The TSA's own Hash is deliberately different: the caller's
+			// hash names the imprint it made.
+			tsa := &cms.TSA{URL: srv.URL, Roots: pki.Roots(), Timeout: 10 * time.Second, Hash: crypto.SHA512}
+			if h == crypto.SHA512 {
+				tsa.Hash = crypto.SHA256
+			}
+			digest := digestOf(h, data)
+			token, err := tsa.TimestampDigest(testContext(t), h, digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts, err := cms.ParseTimestamp(token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ts.HashAlgorithm != h || !bytes.Equal(ts.HashedMessage, digest) {
+				t.Errorf("imprint %v %x, want %v %x", ts.HashAlgorithm, ts.HashedMessage, h, digest)
+			}
+			// The same token judged over the data it stands for.
+			if err := ts.Verify(data); err != nil {
+				t.Errorf("Verify(data): %v", err)
+			}
+			dir := t.TempDir()
+			res, err := openssl(t, "ts", "-verify",
+				"-in", writeFile(t, dir, "token.tsr", token), "-token_in",
+				"-data", writeFile(t, dir, "data.bin", data),
+				"-CAfile", writeFile(t, dir, "root.pem", pemCerts(pki.Root.Cert)),
+				"-untrusted", writeFile(t, dir, "tsa-chain.pem", pemCerts(srv.Cert, pki.Intermediate.Cert)))
+			if err != nil || !strings.Contains(res, "Verification: OK") {
+				t.Errorf("openssl ts -verify -data: %v\n%s", err, res)
+			}
+		})
+	}
+
+	t.Run("zero hash means the TSA's", func(t *testing.T) {
+		srv := tsatest.Start(t, pki, tsatest.Options{})
+		tsa := &cms.TSA{URL: srv.URL, Hash: crypto.SHA384}
+		token, err := tsa.TimestampDigest(testContext(t), 0, digestOf(crypto.SHA384, data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts, err := cms.ParseTimestamp(token); err != nil || ts.HashAlgorithm != crypto.SHA384 {
+			t.Errorf("token hash: %v, %v", ts, err)
+		}
+	})
+
+	t.Run("checks still apply", func(t *testing.T) {
+		for _, tt := range []struct {
+			name    string
+			server  tsatest.Options
+			wantErr error
+		}{
+			{"wrong imprint", tsatest.Options{WrongImprint: true}, cms.ErrDigestMismatch},
+			{"bad signature", tsatest.Options{CorruptSignature: true}, cms.ErrInvalidSignature},
+			{"no eku", tsatest.Options{NoEKU: true}, cms.ErrNotTSACertificate},
+		} {
+			srv := tsatest.Start(t, pki, tt.server)
+			tsa := &cms.TSA{URL: srv.URL, Attempts: 3}
+			_, err := tsa.TimestampDigest(testContext(t), crypto.SHA256, digestOf(crypto.SHA256, data))
+			var te *cms.TSAError
+			if !errors.As(err, &te) || te.Code != cms.CodeTSAInvalid || !errors.Is(err, tt.wantErr) {
+				t.Errorf("%s: error %v, want %s wrapping %v", tt.name, err, cms.CodeTSAInvalid, tt.wantErr)
+			}
+			if srv.Requests() != 1 {
+				t.Errorf("%s: %d requests, want 1 (a wrong token is not retried)", tt.name, srv.Requests())
+			}
+		}
+	})
+
+	t.Run("retries", func(t *testing.T) {
+		srv := tsatest.Start(t, pki, tsatest.Options{HTTPStatus: 503})
+		tsa := &cms.TSA{URL: srv.URL, Attempts: 2, Backoff: 10 * time.Millisecond}
+		_, err := tsa.TimestampDigest(testContext(t), crypto.SHA256, digestOf(crypto.SHA256, data))
+		var te *cms.TSAError
+		if !errors.As(err, &te) || te.Code != cms.CodeTSAUnavailable || srv.Requests() != 2 {
+			t.Errorf("error %v after %d requests, want %s after 2", err, srv.Requests(), cms.CodeTSAUnavailable)
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		srv := tsatest.Start(t, pki, tsatest.Options{})
+		tsa := &cms.TSA{URL: srv.URL}
+		if _, err := tsa.TimestampDigest(testContext(t), crypto.SHA256, make([]byte, 20)); err == nil {
+			t.Error("a 20-byte SHA-256 digest was accepted")
+		}
+		if _, err := tsa.TimestampDigest(testContext(t), crypto.SHA1, make([]byte, 20)); !errors.Is(err, cms.ErrUnsupportedAlgorithm) {
+			t.Errorf("SHA-1 imprint: %v, want ErrUnsupportedAlgorithm", err)
+		}
+		bad := &cms.TSA{URL: "ftp://example.invalid/"}
+		if _, err := bad.TimestampDigest(testContext(t), crypto.SHA256, make([]byte, 32)); err == nil {
+			t.Error("an ftp URL was accepted")
+		}
+		if srv.Requests() != 0 {
+			t.Errorf("%d requests for bad input, want none", srv.Requests())
+		}
+	})
+}
