@@ -11,11 +11,14 @@ import (
 // Level is a PAdES baseline level.
 type Level string
 
-// Levels kyso produces in this package. B-LT and B-LTA add validation data
-// in later updates.
+// Levels kyso produces in this package. Sign makes B-B and B-T; B-LT and
+// B-LTA are reached in later updates: AddDSS adds the validation data
+// (B-LT), AddDocTimestamp then a document timestamp over it (B-LTA).
 const (
-	LevelBB Level = "B-B"
-	LevelBT Level = "B-T"
+	LevelBB   Level = "B-B"
+	LevelBT   Level = "B-T"
+	LevelBLT  Level = "B-LT"
+	LevelBLTA Level = "B-LTA"
 )
 
 // Rect is a rectangle in PDF user space: lower-left x, y and upper-right

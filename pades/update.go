@@ -90,7 +90,10 @@ func (w *objWriter) stream(ref pdf.Ref, dict pdf.Dict, data []byte) {
 // planSignature builds the update that adds a signature field with a
 // placeholder. It reads only the objects it changes.
 func planSignature(d *document, f Field, spec sigDictSpec) (*sigUpdate, error) {
-	if d.docMDP == int(NoChanges) {
+	// PDF 2.0 (ISO 32000-2 12.8.2.2.2) and PAdES exempt document
+	// timestamps (and DSS updates) from DocMDP P=1: they add proof, not
+	// content, and are what keeps a certified document verifiable.
+	if d.docMDP == int(NoChanges) && !spec.docTimeStamp {
 		return nil, &Error{Code: CodeLocked, Reason: "the document is certified with no changes allowed (DocMDP P=1); another signature would invalidate it"}
 	}
 	if spec.certify != 0 {
