@@ -108,7 +108,7 @@ func TestHashModeRefusals(t *testing.T) {
 	}
 	// pdfsig parses the file; a byte scanner (like pdfcheck's OpenSSL
 	// helper) would itself be fooled by the look-alike name.
-	sigs := pdfcheck.Pdfsig(t, pdfcheck.NewNSSDB(t, fx.pki.Root.Cert), good)
+	sigs := pdfsigAgree(t, pdfcheck.NewNSSDB(t, fx.pki.Root.Cert), good)
 	if len(sigs) != 1 || !sigs[0].Valid || !sigs[0].TotalDocumentSigned {
 		t.Fatalf("pdfsig: %+v", sigs)
 	}

@@ -1,10 +1,17 @@
 package pades
 
 import (
+	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/pades/internal/pdf"
@@ -12,7 +19,7 @@ import (
 
 // SignatureCheck is the integrity of one signature already in a document:
 // whether the bytes it covers are the bytes it signed. Trust in the signer
-// (chain, revocation, time) is a separate question for verification.
+// (chain, revocation, time) is a separate question; see Verify.
 type SignatureCheck struct {
 	Field     string
 	SubFilter string
@@ -44,94 +51,149 @@ func CheckSignatures(in io.ReaderAt, size int64) ([]SignatureCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.checkSignatures(in, size), nil
+	return d.checkSignatures(context.Background(), in, size)
 }
 
 // checkSignatures is CheckSignatures on an open document.
-func (d *document) checkSignatures(in io.ReaderAt, size int64) []SignatureCheck {
-	var out []SignatureCheck
+func (d *document) checkSignatures(ctx context.Context, in io.ReaderAt, size int64) ([]SignatureCheck, error) {
+	entries := d.sigEntries(size)
+	if err := digestAll(ctx, in, entries); err != nil {
+		return nil, err
+	}
+	out := make([]SignatureCheck, 0, len(entries))
+	for _, e := range entries {
+		c := SignatureCheck{Field: e.field, SubFilter: e.subFilter, ByteRange: e.byteRange, Err: e.err}
+		c.CoversWholeFile = e.err == nil && e.byteRange[2]+e.byteRange[3] == size
+		if c.Err == nil {
+			c.Err = e.checkIntegrity()
+		}
+		switch {
+		case e.signer != nil:
+			c.Signer = e.signer.Certificate
+		case e.timestamp != nil:
+			c.Signer = e.timestamp.Certificate
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// sigEntry is one signature field read for checking: its dictionary, the
+// ranges it covers, the parsed CMS or timestamp token, and, after
+// digestAll, the digest of the ranges.
+type sigEntry struct {
+	field        string
+	dict         pdf.Dict
+	subFilter    string
+	byteRange    [4]int64
+	contents     []byte // the /Contents string as stored, padding included
+	docTimestamp bool
+	signer       *cms.SignerInfo
+	certs        []*x509.Certificate // all certificates of the CMS
+	timestamp    *cms.Timestamp      // the token of a document timestamp
+	hash         crypto.Hash
+	digest       []byte
+	// err (with errCode) is set when the entry cannot be checked at all:
+	// no dictionary, a byte range outside the file, unreadable contents.
+	err     error
+	errCode string
+}
+
+// sigEntries reads every signature field's dictionary and contents.
+func (d *document) sigEntries(size int64) []*sigEntry {
+	var out []*sigEntry
 	for _, sf := range d.sigFields {
-		c := SignatureCheck{Field: sf.name}
+		e := &sigEntry{field: sf.name}
+		out = append(out, e)
+		fail := func(code, format string, args ...any) {
+			e.err = fmt.Errorf("%w: "+format, append([]any{errBrokenSignature}, args...)...)
+			e.errCode = code
+		}
 		sig, err := d.dict(sf.value)
 		if err != nil || sig == nil {
-			c.Err = fmt.Errorf("%w: the signature dictionary cannot be read", errBrokenSignature)
-			out = append(out, c)
+			fail(FindingByteRange, "the signature dictionary cannot be read")
 			continue
 		}
+		e.dict = sig
 		if n, ok := sig["SubFilter"].(pdf.Name); ok {
-			c.SubFilter = string(n)
+			e.subFilter = string(n)
 		}
-		c.Err = d.checkOne(in, size, sig, &c)
-		out = append(out, c)
+		t, _ := sig["Type"].(pdf.Name)
+		e.docTimestamp = e.subFilter == "ETSI.RFC3161" || t == "DocTimeStamp"
+		br, err := d.array(sig["ByteRange"])
+		if err != nil || len(br) != 4 {
+			fail(FindingByteRange, "no valid /ByteRange")
+			continue
+		}
+		bad := false
+		for i, v := range br {
+			n, ok := d.integer(v)
+			if !ok || n < 0 {
+				fail(FindingByteRange, "/ByteRange entry %d is not a non-negative integer", i)
+				bad = true
+				break
+			}
+			e.byteRange[i] = n
+		}
+		if bad {
+			continue
+		}
+		r := e.byteRange
+		if r[0] != 0 || r[1] > r[2] || r[2]+r[3] > size {
+			fail(FindingByteRange, "/ByteRange %v does not fit a file of %d bytes", r, size)
+			continue
+		}
+		contents, err := d.r.Resolve(sig["Contents"])
+		if err != nil {
+			fail(FindingByteRange, "/Contents cannot be read")
+			continue
+		}
+		der, ok := contents.(pdf.String)
+		if !ok || len(der.Bytes) == 0 {
+			fail(FindingByteRange, "no /Contents")
+			continue
+		}
+		e.contents = der.Bytes
+		if e.docTimestamp {
+			ts, err := cms.ParseTimestamp(der.Bytes)
+			if err != nil {
+				fail(FindingSignatureInvalid, "the document timestamp cannot be read: %v", err)
+				continue
+			}
+			e.timestamp, e.hash = ts, ts.HashAlgorithm
+		} else {
+			sd, err := cms.Parse(der.Bytes)
+			if err != nil || len(sd.Signers) == 0 {
+				fail(FindingSignatureInvalid, "/Contents is not a CMS signature: %v", err)
+				continue
+			}
+			e.signer, e.certs, e.hash = sd.Signers[0], sd.Certificates, sd.Signers[0].DigestAlgorithm
+		}
+		if !e.hash.Available() {
+			fail(FindingUnsupported, "unsupported digest algorithm")
+			continue
+		}
 	}
 	return out
 }
 
-func (d *document) checkOne(in io.ReaderAt, size int64, sig pdf.Dict, c *SignatureCheck) error {
-	br, err := d.array(sig["ByteRange"])
-	if err != nil || len(br) != 4 {
-		return fmt.Errorf("%w: no valid /ByteRange", errBrokenSignature)
-	}
-	for i, v := range br {
-		n, ok := d.integer(v)
-		if !ok || n < 0 {
-			return fmt.Errorf("%w: /ByteRange entry %d is not a non-negative integer", errBrokenSignature, i)
-		}
-		c.ByteRange[i] = n
-	}
-	r := c.ByteRange
-	if r[0] != 0 || r[1] > r[2] || r[2]+r[3] > size {
-		return fmt.Errorf("%w: /ByteRange %v does not fit a file of %d bytes", errBrokenSignature, r, size)
-	}
-	c.CoversWholeFile = r[2]+r[3] == size
-	contents, err := d.r.Resolve(sig["Contents"])
-	if err != nil {
-		return fmt.Errorf("%w: /Contents cannot be read", errBrokenSignature)
-	}
-	der, ok := contents.(pdf.String)
-	if !ok || len(der.Bytes) == 0 {
-		return fmt.Errorf("%w: no /Contents", errBrokenSignature)
-	}
-	if c.SubFilter == "ETSI.RFC3161" {
-		// A document timestamp: its token's imprint covers the ranges.
-		ts, err := cms.ParseTimestamp(der.Bytes)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errBrokenSignature, err)
-		}
-		h := ts.HashAlgorithm
-		if !h.Available() {
-			return fmt.Errorf("%w: unsupported hash in the timestamp", errBrokenSignature)
-		}
-		digest, err := hashRanges(in, r, h.New())
-		if err != nil {
-			return err
-		}
-		if string(digest) != string(ts.HashedMessage) {
+// checkIntegrity is the integrity part of verification, for callers that
+// only need to know whether a signature is broken.
+func (e *sigEntry) checkIntegrity() error {
+	if e.docTimestamp {
+		if string(e.digest) != string(e.timestamp.HashedMessage) {
 			return fmt.Errorf("%w: the document changed inside the range the timestamp covers", errBrokenSignature)
 		}
-		c.Signer = ts.Certificate
 		return nil
 	}
-	sd, err := cms.Parse(der.Bytes)
-	if err != nil || len(sd.Signers) == 0 {
-		return fmt.Errorf("%w: /Contents is not a CMS signature: %v", errBrokenSignature, err)
-	}
-	si := sd.Signers[0]
-	c.Signer = si.Certificate
-	if !si.DigestAlgorithm.Available() {
-		return fmt.Errorf("%w: unsupported digest algorithm", errBrokenSignature)
-	}
-	digest, err := hashRanges(in, r, si.DigestAlgorithm.New())
-	if err != nil {
-		return err
-	}
+	si := e.signer
 	if len(si.SignedAttrsDER) == 0 {
 		// adbe.pkcs7.detached without attributes signs the digest
 		// directly; kyso does not produce these and treats them as
 		// unverifiable rather than intact.
 		return fmt.Errorf("%w: a CMS without signed attributes is not supported", errBrokenSignature)
 	}
-	if err := si.CheckMessageDigest(digest); err != nil {
+	if err := si.CheckMessageDigest(e.digest); err != nil {
 		return fmt.Errorf("%w: the document changed inside the signed range (%v)", errBrokenSignature, err)
 	}
 	if err := si.VerifySignature(); err != nil {
@@ -143,14 +205,112 @@ func (d *document) checkOne(in io.ReaderAt, size int64, sig pdf.Dict, c *Signatu
 	return nil
 }
 
-func hashRanges(in io.ReaderAt, r [4]int64, h interface {
-	io.Writer
-	Sum([]byte) []byte
-}) ([]byte, error) {
-	for _, rg := range [][2]int64{{r[0], r[1]}, {r[2], r[2] + r[3]}} {
-		if _, err := io.Copy(h, io.NewSectionReader(in, rg[0], rg[1]-rg[0])); err != nil {
-			return nil, fmt.Errorf("pades: read signed range: %w", err)
-		}
+// digestChunk is how much of the file one read brings in; each signature's
+// hash then runs over it on its own goroutine.
+const digestChunk = 4 << 20
+
+// digestAll computes every entry's digest in one sequential pass over the
+// file: each signature covers a prefix of it minus its own /Contents, so
+// one read of each byte feeds every hash that covers it, and the hashes
+// run in parallel.
+func digestAll(ctx context.Context, in io.ReaderAt, entries []*sigEntry) error {
+	type job struct {
+		e *sigEntry
+		h hash.Hash
 	}
-	return h.Sum(nil), nil
+	var jobs []job
+	var end int64
+	for _, e := range entries {
+		if e.err != nil {
+			continue
+		}
+		jobs = append(jobs, job{e, e.hash.New()})
+		end = max(end, e.byteRange[2]+e.byteRange[3])
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	buf := make([]byte, digestChunk)
+	var wg sync.WaitGroup
+	for off := int64(0); off < end; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := int64(len(buf))
+		if end-off < n {
+			n = end - off
+		}
+		if _, err := in.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
+			return fmt.Errorf("pades: read signed ranges at %d: %w", off, err)
+		}
+		chunk := buf[:n]
+		for _, j := range jobs {
+			r := j.e.byteRange
+			parts := [][2]int64{{r[0], r[1]}, {r[2], r[2] + r[3]}}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, p := range parts {
+					lo, hi := max(p[0], off), min(p[1], off+n)
+					if lo < hi {
+						j.h.Write(chunk[lo-off : hi-off])
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		off += n
+	}
+	for _, j := range jobs {
+		j.e.digest = j.h.Sum(nil)
+	}
+	return nil
+}
+
+// certificationLevel is the DocMDP P of sig when it is a certification
+// signature (its /Reference has a DocMDP transform), else 0.
+func (d *document) certificationLevel(sig pdf.Dict) int {
+	refs, _ := d.array(sig["Reference"])
+	for _, r := range refs {
+		rd, err := d.dict(r)
+		if err != nil || rd == nil {
+			continue
+		}
+		if m, _ := rd["TransformMethod"].(pdf.Name); m != "DocMDP" {
+			continue
+		}
+		params, _ := d.dict(rd["TransformParams"])
+		if p, ok := d.integer(params["P"]); ok && p >= 1 && p <= 3 {
+			return int(p)
+		}
+		return int(FormFillAndSign)
+	}
+	return 0
+}
+
+var pdfDateRE = regexp.MustCompile(`^D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?([Zz+\-])?(\d{2})?'?(\d{2})?'?`)
+
+// parsePDFDate reads a PDF date (ISO 32000 7.9.4). A date without a zone
+// is taken as UTC, as PDF 2.0 says to.
+func parsePDFDate(s string) (time.Time, error) {
+	m := pdfDateRE.FindStringSubmatch(s)
+	if m == nil {
+		return time.Time{}, fmt.Errorf("pades: %q is not a PDF date", s)
+	}
+	num := func(s string, def int) int {
+		if s == "" {
+			return def
+		}
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	loc := time.UTC
+	if m[7] == "+" || m[7] == "-" {
+		off := num(m[8], 0)*3600 + num(m[9], 0)*60
+		if m[7] == "-" {
+			off = -off
+		}
+		loc = time.FixedZone("", off)
+	}
+	return time.Date(num(m[1], 0), time.Month(num(m[2], 1)), num(m[3], 1), num(m[4], 0), num(m[5], 0), num(m[6], 0), 0, loc), nil
 }

@@ -1,6 +1,7 @@
 package pades
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -244,7 +245,11 @@ func (req ProfileRequest) applyIssued(in io.ReaderAt, size int64, d *document, o
 	}
 	if !req.AllowBroken {
 		var broken []string
-		for _, c := range d.checkSignatures(in, size) {
+		checks, err := d.checkSignatures(context.Background(), in, size)
+		if err != nil {
+			return err
+		}
+		for _, c := range checks {
 			if !c.Intact() {
 				broken = append(broken, fmt.Sprintf("%s (%v)", c.Field, c.Err))
 			}

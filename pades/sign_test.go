@@ -32,7 +32,7 @@ func validate(t *testing.T, db *pdfcheck.NSSDB, in, out string, n int) []pdfchec
 	if err := pdfcheck.OpenSSLVerify(t, out, roots()); err != nil {
 		t.Errorf("openssl cms -verify: %v", err)
 	}
-	sigs := pdfcheck.Pdfsig(t, db, out)
+	sigs := pdfsigAgree(t, db, out)
 	if len(sigs) != n {
 		t.Fatalf("pdfsig sees %d signatures, want %d", len(sigs), n)
 	}

@@ -191,6 +191,41 @@ func Pdfsig(t testing.TB, db *NSSDB, path string) []PdfsigSignature {
 	return sigs
 }
 
+// ParsePdfsig reads the report pdfsig printed for one file, for callers
+// that run pdfsig themselves (CLI scripts); a file without signatures gives
+// an empty slice.
+func ParsePdfsig(out string) ([]PdfsigSignature, error) {
+	if strings.Contains(out, "does not contain any signatures") {
+		return []PdfsigSignature{}, nil
+	}
+	sigs, err := parsePdfsig(out)
+	if err == nil && len(sigs) == 0 {
+		err = errors.New("pdfcheck: no signature block in the pdfsig report")
+	}
+	return sigs, err
+}
+
+// Agree compares pdfsig's verdict on each signature with another
+// verifier's (kyso's): pdfsig's "Signature is Valid" must go with a
+// verdict other than "invalid", and anything else with "invalid". Entries
+// pdfsig cannot judge (document timestamps: "not yet verified") are
+// skipped. verdicts are in field order, as pdfsig lists them.
+func Agree(sigs []PdfsigSignature, verdicts []string) error {
+	if len(sigs) != len(verdicts) {
+		return fmt.Errorf("pdfcheck: pdfsig lists %d signatures, the verifier %d", len(sigs), len(verdicts))
+	}
+	var errs []error
+	for i, s := range sigs {
+		if strings.Contains(s.Raw, "not yet been verified") {
+			continue
+		}
+		if s.Valid != (verdicts[i] != "invalid") {
+			errs = append(errs, fmt.Errorf("signature %d (%s): pdfsig valid=%v, verifier %s", i+1, s.FieldName, s.Valid, verdicts[i]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 var reSigHeader = regexp.MustCompile(`(?m)^Signature #(\d+):\s*$`)
 
 // parsePdfsig splits pdfsig's report into signature blocks.
