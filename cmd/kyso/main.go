@@ -44,6 +44,8 @@ func commands() []command {
 		{"sign", [2]string{"ký số tệp PDF (PAdES) bằng token hoặc tệp PKCS#12", "sign PDF files (PAdES) with a token or a PKCS#12 file"}, runSign},
 		{"sign-hash", [2]string{"tạo chữ ký CMS trên giá trị băm do máy chủ chuẩn bị", "make a CMS signature over a digest a server prepared"}, runSignHash},
 		{"pdf", [2]string{"ký theo chế độ băm: pdf prepare, pdf embed", "hash mode: pdf prepare, pdf embed"}, runPDF},
+		{"verify", verifySummary, runVerify},
+		{"extend", extendSummary, runExtend},
 		{"demo", [2]string{"tạo token phát triển với chứng thư thử nghiệm và liệt kê", "create the development token with test certificates and list it"}, runDemo},
 		{"version", [2]string{"in phiên bản", "print the version"}, runVersion},
 	}
@@ -126,6 +128,25 @@ func (c *cli) parse(fs *flag.FlagSet, name string, args []string) (int, bool) {
 	}
 	if fs.NArg() > 0 {
 		c.usageError(name, "unexpected argument: "+strings.Join(fs.Args(), " "))
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+// parseArgs is parse for commands that take exactly n positional
+// arguments.
+func (c *cli) parseArgs(fs *flag.FlagSet, name string, args []string, n int) (int, bool) {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return exitOK, true
+	}
+	if err != nil {
+		c.usageError(name, err.Error())
+		return exitUsage, true
+	}
+	if fs.NArg() != n {
+		c.usageError(name, c.lang.T("cli.args.count", n, fs.NArg()))
 		return exitUsage, true
 	}
 	return 0, false

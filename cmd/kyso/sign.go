@@ -34,8 +34,12 @@ type signFlags struct {
 	field                                                 string
 	certify                                               int
 	level                                                 string
-	tsa                                                   string
-	tsaTimeout                                            time.Duration
+	// ltv is B-LT or B-LTA when asked for: the file is signed at B-T, then
+	// extended; ltvFlags choose the trust for collecting its data.
+	ltv        pades.Level
+	ltvf       ltvFlags
+	tsa        string
+	tsaTimeout time.Duration
 }
 
 func (s *signFlags) registerDoc(c *cli, fs *flag.FlagSet) {
@@ -93,7 +97,8 @@ func runSign(c *cli, args []string) int {
 	out := fs.String("out", "", c.pick([2]string{"tệp PDF kết quả", "signed PDF"}))
 	outDir := fs.String("out-dir", "", c.pick([2]string{"thư mục kết quả khi ký nhiều tệp", "output folder for several inputs"}))
 	overwrite := fs.Bool("overwrite", false, c.pick([2]string{"cho phép ghi đè tệp kết quả đã có", "allow replacing an existing output file"}))
-	fs.StringVar(&sf.level, "level", "B-B", c.pick([2]string{"mức PAdES: B-B hoặc B-T (có dấu thời gian)", "PAdES level: B-B or B-T (timestamped)"}))
+	fs.StringVar(&sf.level, "level", "B-B", c.pick([2]string{"mức PAdES: B-B, B-T (có dấu thời gian), B-LT (kèm dữ liệu kiểm tra dài hạn) hoặc B-LTA", "PAdES level: B-B, B-T (timestamped), B-LT (with long-term validation data) or B-LTA"}))
+	sf.ltvf.register(c, fs)
 	fs.StringVar(&sf.tsa, "tsa", "", c.pick([2]string{"địa chỉ máy chủ cấp dấu thời gian (RFC 3161) cho B-T", "RFC 3161 timestamp authority URL for B-T"}))
 	fs.DurationVar(&sf.tsaTimeout, "tsa-timeout", 150*time.Second, c.pick([2]string{"thời gian chờ tối đa máy chủ dấu thời gian", "how long to wait for the timestamp authority"}))
 	fs.BoolVar(&sf.pss, "pss", false, c.pick([2]string{"ký RSA theo RSASSA-PSS", "sign RSA keys with RSASSA-PSS"}))
@@ -140,17 +145,50 @@ func runSign(c *cli, args []string) int {
 				return exitCodeFor(err)
 			}
 		}
-		res, err := pades.SignFile(ctx, j.in, j.out, k.signer, k.cert, jobOpts)
+		res, err := sf.signOne(ctx, j, k, jobOpts)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "kyso: %s: %s\n", j.in, c.describe(err))
 			return exitCodeFor(err)
 		}
-		fmt.Fprintln(c.stdout, c.lang.T("sign.done", j.out, res.FieldName, string(opts.Level)))
+		level := opts.Level
+		if sf.ltv != "" {
+			level = sf.ltv
+		}
+		fmt.Fprintln(c.stdout, c.lang.T("sign.done", j.out, res.FieldName, string(level)))
 	}
 	return exitOK
 }
 
 type signJob struct{ in, out string }
+
+// signOne signs one job; for B-LT and B-LTA the B-T signature goes to a
+// temporary file beside the output and only the extended file takes the
+// output's name, so a failed extension leaves no output.
+func (s *signFlags) signOne(ctx context.Context, j signJob, k *key, opts pades.Options) (*pades.Result, error) {
+	if s.ltv == "" {
+		return pades.SignFile(ctx, j.in, j.out, k.signer, k.cert, opts)
+	}
+	cfg, err := s.ltvf.config(s.ltv, opts.TSA)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(j.out), ".kyso-bt-*.pdf")
+	if err != nil {
+		return nil, err
+	}
+	tmpPath := tmp.Name()
+	tmp.Close()
+	os.Remove(tmpPath)
+	defer os.Remove(tmpPath)
+	res, err := pades.SignFile(ctx, j.in, tmpPath, k.signer, k.cert, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := agent.ExtendFile(ctx, tmpPath, j.out, cfg); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
 
 func signJobs(ins []string, out, outDir string, overwrite bool) ([]signJob, error) {
 	switch {
@@ -217,7 +255,14 @@ func (s *signFlags) options() (pades.Options, error) {
 			return o, usageErr("--level B-T needs --tsa URL")
 		}
 	default:
-		return o, usageErr("--level %s: use B-B or B-T", s.level)
+		lv, ok := parseLTVLevel(s.level)
+		if !ok {
+			return o, usageErr("--level %s: use B-B, B-T, B-LT or B-LTA", s.level)
+		}
+		if s.tsa == "" {
+			return o, usageErr("--level %s needs --tsa URL", lv)
+		}
+		o.Level, s.ltv = pades.LevelBT, lv
 	}
 	if s.tsa != "" {
 		o.TSA = &cms.TSA{URL: s.tsa, Timeout: s.tsaTimeout}
