@@ -23,12 +23,15 @@ deps:
 test-go:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
-# A bounded fuzzing run over reading and signing, seeded with the corpus.
+# Bounded fuzzing runs over reading and signing, and over verification,
+# seeded with the corpus (signed once and twice for the verifier).
 # Minimising each new input to one run keeps the engine fuzzing (≈8 000
 # executions a second here) instead of spending the budget shrinking inputs.
 FUZZTIME ?= 30s
+VERIFY_FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSign$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./pades/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(VERIFY_FUZZTIME) -fuzzminimizetime 1x ./pades/
 
 # Windows keeps compiling although no Windows machine runs the tests.
 cross:

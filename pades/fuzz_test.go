@@ -2,10 +2,12 @@ package pades
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/internal/pdfcorpus"
 )
 
@@ -51,6 +53,51 @@ func FuzzSign(f *testing.F) {
 		}
 		if err := Check(bytes.NewReader(out.b), int64(len(out.b))); err != nil {
 			t.Fatalf("the signed output cannot be read again: %v", err)
+		}
+	})
+}
+
+// FuzzVerify feeds arbitrary bytes to the verifier: it must answer with a
+// report or a typed error, never panic or hang. Seeds are the small corpus
+// variants, signed once and twice so that mutations land in signature
+// dictionaries, CMS structures and later revisions.
+func FuzzVerify(f *testing.F) {
+	for _, s := range fx.seeds {
+		data, err := os.ReadFile(s.Path)
+		if err != nil || len(data) > 8<<10 {
+			continue
+		}
+		f.Add(data)
+		opts := baseOptions()
+		opts.Time = time.Unix(1795000000, 0)
+		var once memOutput
+		if _, err := Sign(context.Background(), bytes.NewReader(data), int64(len(data)), &once, fx.ecdsa.key, fx.ecdsa.cert, opts); err != nil {
+			continue
+		}
+		f.Add(once.b)
+		var twice memOutput
+		if _, err := Sign(context.Background(), bytes.NewReader(once.b), int64(len(once.b)), &twice, fx.ecdsa.key, fx.ecdsa.cert, opts); err == nil {
+			f.Add(twice.b)
+		}
+	}
+	f.Add([]byte("%PDF-1.7\n"))
+	trust := cms.NewTrustStore()
+	trust.AddRoot(fx.pki.Root.Cert)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := Verify(t.Context(), bytes.NewReader(data), int64(len(data)), VerifyOptions{Trust: trust, Offline: true, Now: time.Unix(1795000000, 0)})
+		if err != nil {
+			if CodeOf(err) == "" {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		for _, s := range rep.Signatures {
+			if s.Verdict != Valid && s.Verdict != Invalid && s.Verdict != Indeterminate {
+				t.Fatalf("verdict %q", s.Verdict)
+			}
+			if s.Verdict != Valid && len(s.Findings) == 0 {
+				t.Fatalf("%s without a finding saying why", s.Verdict)
+			}
 		}
 	})
 }
