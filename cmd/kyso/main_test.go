@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,8 +12,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/pdfcheck"
+	"github.com/kyso-vn/kyso/internal/pkitest"
 	"github.com/kyso-vn/kyso/internal/softhsm"
 	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/internal/tsatest"
@@ -39,6 +43,11 @@ func TestMain(m *testing.M) {
 //	$SEAL_PNG         a red round seal PNG at 300 dpi (generated)
 //	$TEMPLATE         the sample decision with number and date still blank
 //	$TEMPLATES        a templates file giving the organisation its seal
+//	$ROOT_PEM         the test root CA, PEM (for kyso verify --trust)
+//
+// The test PKI's OCSP responder and CRLs are served on 127.0.0.1, as the
+// certificates say. `agree FILE` checks that pdfsig and kyso verify give
+// every signature of FILE the same verdict.
 //
 // cliFixture is the SoftHSM token, PKI, files and services that CLI tests
 // and benchmarks share.
@@ -49,6 +58,7 @@ type cliFixture struct {
 	sealPNG, template          string
 	templates                  string
 	pki                        *devpki.PKI
+	rootPEM                    string
 	nss                        *pdfcheck.NSSDB
 	tsa                        *tsatest.Server
 }
@@ -71,8 +81,12 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	// Only the provisioning below loads SoftHSM in this process; the
 	// scripts' kyso processes load it themselves.
 	os.Setenv(softhsm.ConfEnvVar, env.ConfPath) //nolint: the fixture is set up once per test binary
-	pki, err := devpki.New(devpki.Options{})
-	if err != nil {
+	// The PKI's OCSP responder and CRLs are served on 127.0.0.1 for as
+	// long as the test runs, so verification and B-LT go online for real.
+	pkiSrv := pkitest.Start(t, pkitest.Options{KeyKind: devpki.RSA3072})
+	pki := pkiSrv.PKI
+	rootPEM := filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(rootPEM, devpki.EncodeCertificatesPEM(pki.Root.Cert), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	provisioned, err := devpki.ProvisionToken(module, "kyso-cli", "123456", pki, []devpki.KeySpec{
@@ -141,7 +155,7 @@ func newCLIFixture(t testing.TB) *cliFixture {
 	}
 
 	return &cliFixture{dir: dir, module: module, conf: env.ConfPath, p12: p12, pass: pass, pinFile: pinFile,
-		letter: letter, personalPEM: personalPEM, sigPNG: sigPNG, sealPNG: sealPNG, template: template, templates: templates, pki: pki, nss: nss, tsa: tsa}
+		letter: letter, personalPEM: personalPEM, sigPNG: sigPNG, sealPNG: sealPNG, template: template, templates: templates, pki: pki, rootPEM: rootPEM, nss: nss, tsa: tsa}
 }
 
 func TestScripts(t *testing.T) {
@@ -165,12 +179,73 @@ func TestScripts(t *testing.T) {
 			e.Setenv("SEAL_PNG", f.sealPNG)
 			e.Setenv("TEMPLATE", f.template)
 			e.Setenv("TEMPLATES", f.templates)
+			e.Setenv("ROOT_PEM", f.rootPEM)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": cmdExits,
+			"agree": cmdAgree,
+			"flip":  cmdFlip,
 		},
 	})
+}
+
+// cmdAgree runs pdfsig and kyso verify (offline: pdfsig's verdict ignores
+// revocation) on a file and fails when they disagree on a signature:
+//
+//	agree signed.pdf
+//
+// It leaves the script's stdout and stderr alone.
+func cmdAgree(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: agree FILE")
+	}
+	file := ts.MkAbs(args[0])
+	out, err := exec.Command("pdfsig", "-nssdir", ts.Getenv("NSSDB"), "-no-ocsp", file).CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		ts.Fatalf("pdfsig: %v", err)
+	}
+	sigs, err := pdfcheck.ParsePdfsig(string(out))
+	if err != nil {
+		ts.Fatalf("pdfsig: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"verify", "--json", "--offline", "--trust", ts.Getenv("ROOT_PEM"), file}, &stdout, &stderr)
+	if code != 0 && code != 1 && code != 5 {
+		ts.Fatalf("kyso verify exit %d: %s", code, stderr.String())
+	}
+	var rep agent.VerificationReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		ts.Fatalf("kyso verify --json: %v", err)
+	}
+	verdicts := make([]string, len(rep.Signatures))
+	for i, s := range rep.Signatures {
+		verdicts[i] = string(s.Verdict)
+	}
+	if err := pdfcheck.Agree(sigs, verdicts); err != nil {
+		ts.Logf("pdfsig:\n%s\nkyso:\n%s", out, stdout.String())
+		ts.Fatalf("%v", err)
+	}
+}
+
+// cmdFlip flips the lowest bit of the byte at an offset, in place:
+//
+//	flip signed.pdf 11
+func cmdFlip(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: flip FILE OFFSET")
+	}
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	if off < 0 || off >= len(data) {
+		ts.Fatalf("flip: offset %d outside %d bytes", off, len(data))
+	}
+	data[off] ^= 1
+	ts.Check(os.WriteFile(path, data, 0o644))
 }
 
 // cmdExits runs a command and checks its exact exit code:
