@@ -87,10 +87,8 @@ func runExtend(c *cli, args []string) int {
 	if dst == "" {
 		dst = in
 	}
-	if err := checkPDF(in); err != nil {
-		fmt.Fprintf(c.stderr, "kyso: %s: %s\n", in, c.describe(err))
-		return exitUsage
-	}
+	// No checkPDF here: it refuses documents certified with P=1, which
+	// PAdES lets receive validation data and document timestamps.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := agent.ExtendFile(ctx, in, dst, cfg)
