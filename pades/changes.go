@@ -1181,7 +1181,7 @@ func (rv *revision) walkPages() error {
 		if !ok {
 			return fmt.Errorf("%s is not a dictionary", objectDesc(ref))
 		}
-		eff := make(pdf.Dict, len(inheritable()))
+		eff := make(pdf.Dict, len(inh)+4)
 		for k, v := range inh {
 			eff[k] = v
 		}
@@ -1280,12 +1280,11 @@ func (rv *revision) readFields() {
 	}
 	fields, _ := fo.(pdf.Array)
 	type item struct {
-		o       pdf.Object
-		prefix  string
-		ft      pdf.Name
-		v       pdf.Object
-		depth   int
-		hasName bool
+		o      pdf.Object
+		prefix string
+		ft     pdf.Name
+		v      pdf.Object
+		depth  int
 	}
 	stack := make([]item, 0, len(fields))
 	for i := len(fields) - 1; i >= 0; i-- {
