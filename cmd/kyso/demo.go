@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/pades"
@@ -161,6 +162,26 @@ func (c *cli) demoWorkflow(ctx context.Context, d *devpki.Demo, sample string, p
 		}
 	}
 	fmt.Fprintln(c.stdout, c.lang.T("demo.signed", issued, filepath.Join(d.Dir, "pki")))
+	// Then check it the way the receiving agency would, trusting the
+	// demo's test root. Offline: nothing serves the test PKI's OCSP.
+	cfg := agent.VerifyConfig{Offline: true, Lang: string(c.lang)}
+	for _, f := range d.CAFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+			return exitFailure
+		}
+		cfg.TrustPEM = append(cfg.TrustPEM, data)
+	}
+	rep, err := agent.VerifyFile(ctx, issued, cfg)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "kyso: demo: %s: %s\n", issued, c.describe(err))
+		return exitFailure
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("demo.verify", issued, strings.Join(d.CAFiles, " --trust ")))
+	if err := rep.WriteText(c.stdout, string(c.lang)); err != nil {
+		return exitFailure
+	}
 	return exitOK
 }
 

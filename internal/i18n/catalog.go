@@ -174,4 +174,5 @@ var catalog = map[string]msg{
 	"verify.bad.file":                             {"không mở được %s: %v", "cannot open %s: %v"},
 	"cli.args.count":                              {"cần %d tệp, có %d", "%d file argument(s) expected, got %d"},
 	"extend.done":                                 {"Đã bổ sung dữ liệu kiểm tra dài hạn (%[2]s) cho %[3]d chữ ký: %[1]s", "Added long-term validation data (%[2]s) for %[3]d signature(s): %[1]s"},
+	"demo.verify":                                 {"\nKiểm tra lại như cơ quan nhận văn bản (kyso verify %s --offline --trust %s):\n", "\nChecked as the receiving agency would (kyso verify %s --offline --trust %s):\n"},
 }
