@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -174,15 +175,14 @@ func VerifyDocument(ctx context.Context, in io.ReaderAt, size int64, cfg VerifyC
 	if err != nil {
 		return nil, err
 	}
+	// The file's SHA-256 for the report comes from the pass over the file
+	// that digests the signatures.
+	opts.FileHash = crypto.SHA256
 	pr, err := pades.Verify(ctx, in, size, opts)
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(in, 0, size)); err != nil {
-		return nil, fmt.Errorf("agent: hash document: %w", err)
-	}
-	return buildReport(pr, hex.EncodeToString(h.Sum(nil)), opts.Now, cfg), nil
+	return buildReport(pr, hex.EncodeToString(pr.FileDigest), opts.Now, cfg), nil
 }
 
 func verifyOptions(cfg VerifyConfig) (pades.VerifyOptions, error) {

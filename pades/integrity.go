@@ -1,14 +1,17 @@
 package pades
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -205,66 +208,243 @@ func (e *sigEntry) checkIntegrity() error {
 	return nil
 }
 
-// digestChunk is how much of the file one read brings in; each signature's
-// hash then runs over it on its own goroutine.
-const digestChunk = 4 << 20
+// digestChunk is how much of the file one read brings in. Two buffers
+// alternate: the next chunk is read while the hashes run over this one.
+const digestChunk = 2 << 20
 
 // digestAll computes every entry's digest in one sequential pass over the
-// file: each signature covers a prefix of it minus its own /Contents, so
-// one read of each byte feeds every hash that covers it, and the hashes
-// run in parallel.
+// file (see digestRanges).
 func digestAll(ctx context.Context, in io.ReaderAt, entries []*sigEntry) error {
-	type job struct {
-		e *sigEntry
-		h hash.Hash
+	_, err := digestRanges(ctx, in, entries, 0, 0)
+	return err
+}
+
+// digestJob is one digest digestRanges computes: of [0,a) followed by
+// [b,c), with a ≤ b ≤ c (the whole file is a = b = c = size).
+type digestJob struct {
+	alg     crypto.Hash
+	a, b, c int64
+	h       hash.Hash // nil until the job leaves its trunk
+	shared  bool      // takes [0,a) from its algorithm's trunk
+	e       *sigEntry // nil for the whole-file digest
+}
+
+// trunk hashes, once, the bytes that every job of one algorithm starts
+// with: the stream [0,a) of a job is the first a bytes of the file, so the
+// hash state after a bytes is the same for every job, and a clone of it is
+// where the job's own part, [b,c), begins. In a document signed n times
+// the signatures' first ranges nest, so the file is hashed once rather than
+// n times.
+type trunk struct {
+	h     hash.Hash
+	pos   int64
+	jobs  []*digestJob // by a, ascending
+	next  int          // the first job not yet cloned off
+	end   int64        // the largest a
+	clone func(hash.Hash) (hash.Hash, error)
+}
+
+// feed hashes data, the bytes [t.pos, t.pos+len(data)) of the file, up to
+// the trunk's end, and gives each job whose a it passes its own copy of
+// the state.
+func (t *trunk) feed(data []byte) error {
+	for {
+		for t.next < len(t.jobs) && t.jobs[t.next].a == t.pos {
+			j := t.jobs[t.next]
+			h, err := t.clone(t.h)
+			if err != nil {
+				return err
+			}
+			j.h = h
+			t.next++
+		}
+		if t.next == len(t.jobs) || len(data) == 0 {
+			return nil
+		}
+		n := min(int64(len(data)), t.jobs[t.next].a-t.pos)
+		t.h.Write(data[:n])
+		data = data[n:]
+		t.pos += n
 	}
-	var jobs []job
+}
+
+// cloneHash copies a hash's state: hash.Cloner, or the state's binary
+// encoding, which every standard library hash supports.
+func cloneHash(alg crypto.Hash) func(hash.Hash) (hash.Hash, error) {
+	return func(h hash.Hash) (hash.Hash, error) {
+		if c, ok := h.(hash.Cloner); ok {
+			return c.Clone()
+		}
+		state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		h2 := alg.New()
+		if err := h2.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			return nil, err
+		}
+		return h2, nil
+	}
+}
+
+// canClone reports whether alg's state can be copied.
+func canClone(alg crypto.Hash) bool {
+	h := alg.New()
+	if _, ok := h.(hash.Cloner); ok {
+		return true
+	}
+	_, m := h.(encoding.BinaryMarshaler)
+	_, u := h.(encoding.BinaryUnmarshaler)
+	return m && u
+}
+
+// digestRanges computes every intact entry's digest and, when fileHash is
+// not zero, the fileHash digest of the whole file (size bytes), in one
+// sequential pass over the file: each signature covers a prefix of it
+// minus its own /Contents, so one read of each byte feeds every hash that
+// covers it. The bytes every digest of one algorithm starts with are
+// hashed once (see trunk); the rest of each digest runs in parallel with
+// the others, and the next chunk is read while the hashes run.
+func digestRanges(ctx context.Context, in io.ReaderAt, entries []*sigEntry, fileHash crypto.Hash, size int64) ([]byte, error) {
+	var jobs []*digestJob
 	var end int64
 	for _, e := range entries {
 		if e.err != nil {
 			continue
 		}
-		jobs = append(jobs, job{e, e.hash.New()})
-		end = max(end, e.byteRange[2]+e.byteRange[3])
+		r := e.byteRange
+		jobs = append(jobs, &digestJob{alg: e.hash, a: r[1], b: r[2], c: r[2] + r[3], e: e})
+		end = max(end, r[2]+r[3])
+	}
+	if fileHash != 0 {
+		jobs = append(jobs, &digestJob{alg: fileHash, a: size, b: size, c: size})
+		end = max(end, size)
 	}
 	if len(jobs) == 0 {
-		return nil
+		return nil, nil
 	}
-	buf := make([]byte, digestChunk)
-	var wg sync.WaitGroup
-	for off := int64(0); off < end; {
-		if err := ctx.Err(); err != nil {
-			return err
+	trunks := map[crypto.Hash]*trunk{}
+	var order []*trunk
+	for _, j := range jobs {
+		if !canClone(j.alg) {
+			// Hashed on its own from the start.
+			j.h = j.alg.New()
+			continue
 		}
-		n := int64(len(buf))
-		if end-off < n {
-			n = end - off
+		j.shared = true
+		t := trunks[j.alg]
+		if t == nil {
+			t = &trunk{h: j.alg.New(), clone: cloneHash(j.alg)}
+			trunks[j.alg] = t
+			order = append(order, t)
 		}
+		t.jobs = append(t.jobs, j)
+		t.end = max(t.end, j.a)
+	}
+	for _, t := range order {
+		slices.SortStableFunc(t.jobs, func(x, y *digestJob) int { return cmp.Compare(x.a, y.a) })
+		// Jobs that start with nothing (a = 0) leave at once.
+		if err := t.feed(nil); err != nil {
+			return nil, err
+		}
+	}
+
+	type chunk struct {
+		buf []byte
+		off int64
+		err error
+	}
+	read := func(buf []byte, off int64) chunk {
+		n := min(int64(len(buf)), end-off)
 		if _, err := in.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
-			return fmt.Errorf("pades: read signed ranges at %d: %w", off, err)
+			return chunk{err: fmt.Errorf("pades: read signed ranges at %d: %w", off, err)}
 		}
-		chunk := buf[:n]
-		for _, j := range jobs {
-			r := j.e.byteRange
-			parts := [][2]int64{{r[0], r[1]}, {r[2], r[2] + r[3]}}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for _, p := range parts {
-					lo, hi := max(p[0], off), min(p[1], off+n)
-					if lo < hi {
-						j.h.Write(chunk[lo-off : hi-off])
-					}
-				}
-			}()
+		return chunk{buf: buf[:n], off: off}
+	}
+	bufs := [2][]byte{make([]byte, min(digestChunk, end)), make([]byte, min(digestChunk, end))}
+	// next delivers the chunk being read, then is closed; it is closed at
+	// once when the pass is over.
+	var next chan chunk
+	prefetch := func(i int, off int64) {
+		next = make(chan chunk, 1)
+		if off >= end {
+			close(next)
+			return
+		}
+		go func(c chan<- chunk) {
+			c <- read(bufs[i], off)
+			close(c)
+		}(next)
+	}
+	defer func() {
+		// A read still in flight finishes before its buffer goes.
+		for range next {
+		}
+	}()
+	prefetch(0, 0)
+	var wg sync.WaitGroup
+	for i := 0; ; i++ {
+		cur, ok := <-next
+		if !ok {
+			break
+		}
+		if cur.err != nil {
+			return nil, cur.err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := int64(len(cur.buf))
+		prefetch((i+1)%2, cur.off+n)
+		// The trunks first, one goroutine each; then every job's own
+		// ranges in this chunk, whose state a trunk may just have handed
+		// over, in parallel.
+		errs := make([]error, len(order))
+		for k, t := range order {
+			if t.pos >= t.end {
+				continue
+			}
+			wg.Go(func() { errs[k] = t.feed(cur.buf[t.pos-cur.off : min(t.end, cur.off+n)-cur.off]) })
 		}
 		wg.Wait()
-		off += n
+		if err := errors.Join(errs...); err != nil {
+			return nil, fmt.Errorf("pades: copy hash state: %w", err)
+		}
+		for _, j := range jobs {
+			parts := [][2]int64{{j.b, j.c}}
+			if !j.shared {
+				parts = [][2]int64{{0, j.a}, {j.b, j.c}}
+			}
+			var segs [][]byte
+			for _, p := range parts {
+				if lo, hi := max(p[0], cur.off), min(p[1], cur.off+n); lo < hi {
+					segs = append(segs, cur.buf[lo-cur.off:hi-cur.off])
+				}
+			}
+			if len(segs) == 0 {
+				continue
+			}
+			wg.Go(func() {
+				for _, s := range segs {
+					j.h.Write(s)
+				}
+			})
+		}
+		wg.Wait()
 	}
+	var fileDigest []byte
 	for _, j := range jobs {
-		j.e.digest = j.h.Sum(nil)
+		if j.h == nil {
+			// Cannot happen: every trunk reaches its end.
+			return nil, fmt.Errorf("pades: digest of [0,%d) not computed", j.a)
+		}
+		if j.e != nil {
+			j.e.digest = j.h.Sum(nil)
+		} else {
+			fileDigest = j.h.Sum(nil)
+		}
 	}
-	return nil
+	return fileDigest, nil
 }
 
 // certificationLevel is the DocMDP P of sig when it is a certification
