@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kyso-vn/kyso/internal/devpki"
+	"github.com/kyso-vn/kyso/internal/pdfcheck"
 	"github.com/kyso-vn/kyso/internal/pdfcorpus"
 	"github.com/kyso-vn/kyso/internal/softhsm"
 	"github.com/kyso-vn/kyso/token"
@@ -163,11 +166,6 @@ func BenchmarkSignLargeScan(b *testing.B) {
 			rssPeer = max(rssPeer, rss)
 		}
 	}
-	median := func(ds []time.Duration) float64 {
-		s := append([]time.Duration(nil), ds...)
-		slices.Sort(s)
-		return s[len(s)/2].Seconds()
-	}
 	n := len(tKyso)
 	b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
 	b.ReportMetric(median(tKyso)*1000, "kyso-ms")
@@ -178,4 +176,168 @@ func BenchmarkSignLargeScan(b *testing.B) {
 	b.ReportMetric(rssKyso, "kyso-RSS-MiB")
 	b.ReportMetric(rssPeer, "pdfsig-RSS-MiB")
 	fmt.Fprintf(os.Stderr, "BenchmarkSignLargeScan: %d runs on %.0f MiB\n", n, float64(fi.Size())/(1<<20))
+}
+
+// BenchmarkVerifyLargeScan measures whole processes verifying one ≈100 MB
+// scanned PDF that carries three incremental signatures (personal,
+// personal, organisation; B-B, on the SoftHSM token), in the same run:
+// `kyso verify --offline --trust ROOT.pem`, poppler's `pdfsig -no-ocsp`
+// with an NSS database trusting the same root (the peer), `sha256sum` (the
+// floor: one hashing pass) and, when installed, `mutool sign -v`. It
+// reports medians of three rounds per iteration, the ratios and kyso's
+// peak RSS. Before measuring it checks that every verifier sees the three
+// signatures: kyso exits 0 or 5 (offline and without revocation data in
+// the file the verdict is indeterminate) and pdfsig calls all three valid.
+func BenchmarkVerifyLargeScan(b *testing.B) {
+	f := newCLIFixture(b)
+	dir := b.TempDir()
+	scan := filepath.Join(dir, "so-dang-ky.pdf")
+	if err := pdfcorpus.GenerateLargeScan(context.Background(), scan, scanSize); err != nil {
+		b.Fatal(err)
+	}
+	kyso := filepath.Join(dir, "kyso")
+	if out, err := exec.Command("go", "build", "-o", kyso, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v: %s", err, out)
+	}
+	env := []string{softhsm.ConfEnvVar + "=" + f.conf}
+	// Three incremental signatures, each over the previous output.
+	signed := scan
+	for i, kind := range []string{"personal", "personal", "organisation"} {
+		out := filepath.Join(dir, fmt.Sprintf("signed-%d.pdf", i+1))
+		if _, _, msg, err := runMeasured(b, env, kyso, "sign", "--in", signed, "--out", out, "--overwrite",
+			"--module", f.module, "--kind", kind, "--pin-file", f.pinFile); err != nil {
+			b.Fatalf("kyso sign #%d (%s): %v: %s", i+1, kind, err, msg)
+		}
+		signed = out
+	}
+	fi, err := os.Stat(signed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rootPEM := filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(rootPEM, devpki.EncodeCertificatesPEM(f.pki.Root.Cert), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	nss := pdfcheck.NewNSSDB(b, f.pki.Root.Cert)
+	kysoArgs := []string{"verify", "--offline", "--trust", rootPEM, signed}
+	pdfsigArgs := []string{"-nssdir", "sql:" + nss.Dir, "-no-ocsp", signed}
+	_, mutoolErr := exec.LookPath("mutool")
+	hasMutool := mutoolErr == nil
+
+	// What each verifier says, checked once before measuring: a fast
+	// verifier that misses a signature measures nothing.
+	_, _, out, err := runMeasured(b, nil, kyso, append([]string{"verify", "--json"}, kysoArgs[1:]...)...)
+	if code := exitCode(err); code != 0 && code != exitVerifyIndeterminate {
+		b.Fatalf("kyso verify: exit %d (%v), want 0 or %d: %s", code, err, exitVerifyIndeterminate, out)
+	}
+	var rep struct {
+		Signatures []struct {
+			Field  string `json:"field"`
+			Intact bool   `json:"intact"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		b.Fatalf("kyso verify --json: %v: %s", err, out)
+	}
+	if len(rep.Signatures) != 3 {
+		b.Fatalf("kyso verify reports %d signatures, want 3: %s", len(rep.Signatures), out)
+	}
+	for _, s := range rep.Signatures {
+		if !s.Intact {
+			b.Fatalf("kyso verify: signature %s is not intact: %s", s.Field, out)
+		}
+	}
+	_, _, out, err = runMeasured(b, nil, "pdfsig", pdfsigArgs...)
+	if err != nil {
+		b.Fatalf("pdfsig: %v: %s", err, out)
+	}
+	sigs, err := pdfcheck.ParsePdfsig(string(out))
+	if err != nil {
+		b.Fatalf("pdfsig: %v: %s", err, out)
+	}
+	valid := 0
+	for _, s := range sigs {
+		if s.Valid {
+			valid++
+		}
+	}
+	if len(sigs) != 3 || valid != 3 {
+		b.Fatalf("pdfsig: %d signatures, %d valid, want 3 valid: %s", len(sigs), valid, out)
+	}
+	if hasMutool {
+		if _, _, out, err := runMeasured(b, nil, "mutool", "sign", "-v", signed); err != nil ||
+			strings.Count(string(out), "Verifying signature") != 3 {
+			b.Logf("mutool sign -v does not verify the three signatures (%v); leaving it out:\n%s", err, out)
+			hasMutool = false
+		}
+	}
+
+	// Three rounds per iteration, and medians: one round on a shared
+	// 2-core machine is too noisy to compare against.
+	var tHash, tKyso, tPeer, tMutool []time.Duration
+	var rssKyso, rssPeer float64
+	for b.Loop() {
+		for round := 0; round < 3; round++ {
+			d, _, out, err := runMeasured(b, nil, "sha256sum", signed)
+			if err != nil {
+				b.Fatalf("sha256sum: %v: %s", err, out)
+			}
+			tHash = append(tHash, d)
+
+			d, rss, out, err := runMeasured(b, nil, kyso, kysoArgs...)
+			if code := exitCode(err); code != 0 && code != exitVerifyIndeterminate {
+				b.Fatalf("kyso verify: exit %d (%v): %s", code, err, out)
+			}
+			tKyso = append(tKyso, d)
+			rssKyso = max(rssKyso, rss)
+
+			d, rss, out, err = runMeasured(b, nil, "pdfsig", pdfsigArgs...)
+			if err != nil {
+				b.Fatalf("pdfsig: %v: %s", err, out)
+			}
+			tPeer = append(tPeer, d)
+			rssPeer = max(rssPeer, rss)
+
+			if hasMutool {
+				d, _, out, err = runMeasured(b, nil, "mutool", "sign", "-v", signed)
+				if err != nil {
+					b.Fatalf("mutool sign -v: %v: %s", err, out)
+				}
+				tMutool = append(tMutool, d)
+			}
+		}
+	}
+	b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
+	b.ReportMetric(median(tKyso), "kyso-s")
+	b.ReportMetric(median(tPeer), "pdfsig-s")
+	b.ReportMetric(median(tHash), "sha256sum-s")
+	b.ReportMetric(median(tKyso)/median(tPeer), "kyso/pdfsig")
+	b.ReportMetric(median(tKyso)/median(tHash), "kyso/sha256sum")
+	b.ReportMetric(rssKyso, "kyso-RSS-MiB")
+	b.ReportMetric(rssPeer, "pdfsig-RSS-MiB")
+	if hasMutool {
+		b.ReportMetric(median(tMutool), "mutool-s")
+		b.ReportMetric(median(tKyso)/median(tMutool), "kyso/mutool")
+	}
+	fmt.Fprintf(os.Stderr, "BenchmarkVerifyLargeScan: %d runs on %.0f MiB\n", len(tKyso), float64(fi.Size())/(1<<20))
+}
+
+// median is the median of ds, in seconds.
+func median(ds []time.Duration) float64 {
+	s := append([]time.Duration(nil), ds...)
+	slices.Sort(s)
+	return s[len(s)/2].Seconds()
+}
+
+// exitCode is the exit status behind a command's error: 0 for nil, -1 when
+// the command did not run to an exit.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
 }
