@@ -65,11 +65,11 @@ const (
 	FindingKeyUsage        = "KEY_USAGE_INVALID"
 	FindingExpiredNow      = "CERT_EXPIRED_SINCE"
 	// Revocation.
-	FindingRevoked             = "CERT_REVOKED"
-	FindingRevokedAfter        = "REVOKED_AFTER_SIGNING"
-	FindingRevokedNoPOE        = "REVOKED_NO_POE"
-	FindingRevocationUnknown   = "REVOCATION_UNKNOWN"
-	FindingTSARevocationUnkown = "TSA_REVOCATION_UNKNOWN"
+	FindingRevoked              = "CERT_REVOKED"
+	FindingRevokedAfter         = "REVOKED_AFTER_SIGNING"
+	FindingRevokedNoPOE         = "REVOKED_NO_POE"
+	FindingRevocationUnknown    = "REVOCATION_UNKNOWN"
+	FindingTSARevocationUnknown = "TSA_REVOCATION_UNKNOWN"
 	// Time.
 	FindingNoTimestamp        = "NO_TIMESTAMP"
 	FindingTimestampInvalid   = "TIMESTAMP_INVALID"
@@ -108,6 +108,10 @@ type TimestampReport struct {
 	// authority chains to a trust anchor at Time, for time stamping.
 	Intact, Trusted bool
 	Problem         string // why not intact or not trusted, in English
+	// RevocationUnknown: no OCSP or CRL answer for a certificate of the
+	// authority's chain. A warning only: a time-stamping authority's
+	// certificate revoked after the token was made does not undo it.
+	RevocationUnknown bool
 }
 
 // CertificateStatus is what revocation checking said about one
@@ -221,6 +225,10 @@ type VerifyOptions struct {
 	FileHash crypto.Hash
 }
 
+// maxVerifiedSignatures bounds the work one document can ask of Verify;
+// real documents carry a handful.
+const maxVerifiedSignatures = 500
+
 // skew7h is the error of a signer that writes Vietnamese local time (UTC+7)
 // with a "Z" suffix; seen in the field and worth naming.
 const (
@@ -260,6 +268,12 @@ func Verify(ctx context.Context, in io.ReaderAt, size int64, opts VerifyOptions)
 	}
 	if opts.FileHash != 0 && !opts.FileHash.Available() {
 		return nil, fmt.Errorf("pades: verify: file hash %v is not available", opts.FileHash)
+	}
+	if n := len(d.sigFields); n > maxVerifiedSignatures {
+		// Each signature may cover the whole file and needs its own chain
+		// and revocation checks: a file with thousands is an attack on
+		// the verifier, not a document.
+		return nil, badDocument(nil, "the document has %d signatures; kyso verifies at most %d", n, maxVerifiedSignatures)
 	}
 	entries := d.sigEntries(size)
 	fileDigest, err := digestRanges(ctx, in, entries, opts.FileHash, size)
@@ -371,6 +385,8 @@ func (v *verifier) verifyDocTimestamp(ctx context.Context, e *sigEntry, sr *Sign
 	sr.Chain, sr.Trusted = tr.Chain, tr.Trusted
 	if !tr.Trusted {
 		add(FindingChainUntrusted, SeverityIndeterminate, "%s", tr.Problem)
+	} else if tr.RevocationUnknown {
+		add(FindingTSARevocationUnknown, SeverityWarning, "no revocation information for the time-stamping authority %q", tr.Authority.Subject.CommonName)
 	}
 }
 
@@ -396,6 +412,9 @@ func (v *verifier) checkTimestamp(ctx context.Context, ts *cms.Timestamp, verify
 	tr.Trusted = true
 	for i := 0; i+1 < len(chain.Certificates); i++ {
 		st := v.revocation(ctx, chain.Certificates[i], chain.Certificates[i+1], ts.Time)
+		if st.Status == cms.RevocationUnknown {
+			tr.RevocationUnknown = true
+		}
 		if st.Status == cms.RevocationRevoked && !st.RevokedAt.After(ts.Time) {
 			tr.Trusted = false
 			tr.Problem = fmt.Sprintf("the time-stamping authority's certificate %q was revoked on %s", chain.Certificates[i].Subject.CommonName, st.RevokedAt.UTC().Format(time.RFC3339))
@@ -450,6 +469,9 @@ func (v *verifier) verifySignature(ctx context.Context, e *sigEntry, sr *Signatu
 			add(FindingTimestampUntrusted, SeverityWarning, "%s", tr.Problem)
 		default:
 			sr.SigningTime, sr.SigningTimeSource = tr.Time, "timestamp"
+			if tr.RevocationUnknown {
+				add(FindingTSARevocationUnknown, SeverityWarning, "no revocation information for the time-stamping authority %q", tr.Authority.Subject.CommonName)
+			}
 		}
 	} else if si.TimestampErr != nil {
 		add(FindingTimestampInvalid, SeverityIndeterminate, "the signature timestamp cannot be read: %v", si.TimestampErr)

@@ -396,10 +396,10 @@ func TestVerifyLongTerm(t *testing.T) {
 	if s := rep.Signatures[0]; s.Revocation[0].Source != cms.SourceEmbeddedOCSP {
 		t.Errorf("B-LT revocation from %q", s.Revocation[0].Source)
 	}
-	for _, path := range []string{bb, bt} {
-		rep := p.verify(t, path, offline)
-		wantVerdict(t, rep.Signatures[0], Indeterminate, FindingRevocationUnknown)
-	}
+	wantVerdict(t, p.verify(t, bb, offline).Signatures[0], Indeterminate, FindingRevocationUnknown)
+	// At B-T the timestamp authority's status is unknown offline too: a
+	// warning, the signer's own status is what makes it indeterminate.
+	wantVerdict(t, p.verify(t, bt, offline).Signatures[0], Indeterminate, FindingRevocationUnknown, FindingTSARevocationUnknown)
 
 	for _, path := range []string{lta, lta2} {
 		rep := p.verify(t, path, offline)
@@ -418,6 +418,11 @@ func TestVerifyLongTerm(t *testing.T) {
 		last := rep.Signatures[len(rep.Signatures)-1]
 		if last.Type != TypeDocTimestamp || !last.CoversWholeFile {
 			t.Errorf("%s: last entry %s covers whole file %v", filepath.Base(path), last.Type, last.CoversWholeFile)
+		}
+		for _, s := range rep.Signatures {
+			if hasFinding(s, FindingTSARevocationUnknown) {
+				t.Errorf("%s: %s lacks its timestamp authority's validation data: %v", filepath.Base(path), s.Field, codes(s))
+			}
 		}
 	}
 	// openssl ts -verify on each document timestamp.
