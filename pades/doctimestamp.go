@@ -52,12 +52,9 @@ func AddDocTimestamp(ctx context.Context, in io.ReaderAt, size int64, out Output
 	if h == 0 {
 		h = crypto.SHA256
 	}
-	if h != crypto.SHA256 && h != crypto.SHA384 && h != crypto.SHA512 {
-		return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("hash %v: use SHA-256, SHA-384 or SHA-512", h)}
-	}
 	reserve := opts.Reserve
-	if reserve < 0 || reserve > MaxReserve {
-		return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("reserve %d bytes: use 0 (automatic) up to %d", reserve, MaxReserve)}
+	if err := checkHashAndReserve(h, reserve); err != nil {
+		return nil, err
 	}
 	if reserve == 0 {
 		reserve = DefaultTimestampReserve

@@ -301,22 +301,7 @@ func (d *document) readDocMDP() error {
 	if err != nil || sig == nil {
 		return nil
 	}
-	refs, _ := d.array(sig["Reference"])
-	for _, r := range refs {
-		rd, err := d.dict(r)
-		if err != nil || rd == nil {
-			continue
-		}
-		if m, _ := rd["TransformMethod"].(pdf.Name); m != "DocMDP" {
-			continue
-		}
-		d.docMDP = 2
-		if tp, err := d.dict(rd["TransformParams"]); err == nil && tp != nil {
-			if p, ok := d.integer(tp["P"]); ok && p >= 1 && p <= 3 {
-				d.docMDP = int(p)
-			}
-		}
-	}
+	d.docMDP = d.certificationLevel(sig)
 	return nil
 }
 

@@ -58,6 +58,19 @@ type Prepared struct {
 	Size    int64
 }
 
+// checkHashAndReserve validates what callers may choose for a placeholder
+// signature: a SHA-2 hash and a reservation within MaxReserve (0 means
+// automatic).
+func checkHashAndReserve(h crypto.Hash, reserve int) error {
+	if h != crypto.SHA256 && h != crypto.SHA384 && h != crypto.SHA512 {
+		return &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("hash %v: use SHA-256, SHA-384 or SHA-512", h)}
+	}
+	if reserve < 0 || reserve > MaxReserve {
+		return &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("reserve %d bytes: use 0 (automatic) up to %d", reserve, MaxReserve)}
+	}
+	return nil
+}
+
 // Prepare writes the document with an empty signature field and returns
 // the digest to sign.
 func Prepare(ctx context.Context, in io.ReaderAt, size int64, out Output, opts PrepareOptions) (*Prepared, error) {
@@ -65,12 +78,9 @@ func Prepare(ctx context.Context, in io.ReaderAt, size int64, out Output, opts P
 	if h == 0 {
 		h = crypto.SHA256
 	}
-	if h != crypto.SHA256 && h != crypto.SHA384 && h != crypto.SHA512 {
-		return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("hash %v: use SHA-256, SHA-384 or SHA-512", h)}
-	}
 	reserve := opts.Reserve
-	if reserve < 0 || reserve > MaxReserve {
-		return nil, &Error{Code: CodeBadRequest, Reason: fmt.Sprintf("reserve %d bytes: use 0 (automatic) up to %d", reserve, MaxReserve)}
+	if err := checkHashAndReserve(h, reserve); err != nil {
+		return nil, err
 	}
 	if reserve == 0 && opts.Cert != nil {
 		n, err := cms.MaxSize(opts.Cert, cms.Options{Hash: h, PSS: opts.PSS, Chain: opts.Chain})

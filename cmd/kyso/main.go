@@ -117,20 +117,7 @@ func (c *cli) flagSet(name string, summary [2]string, synopsis string) *flag.Fla
 // parse parses args and returns (exit code, done): done is true when the
 // command must stop because help was shown or the flags were wrong.
 func (c *cli) parse(fs *flag.FlagSet, name string, args []string) (int, bool) {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
-		return exitOK, true
-	}
-	if err != nil {
-		c.usageError(name, err.Error())
-		return exitUsage, true
-	}
-	if fs.NArg() > 0 {
-		c.usageError(name, "unexpected argument: "+strings.Join(fs.Args(), " "))
-		return exitUsage, true
-	}
-	return 0, false
+	return c.parseArgs(fs, name, args, 0)
 }
 
 // parseArgs is parse for commands that take exactly n positional
@@ -145,7 +132,11 @@ func (c *cli) parseArgs(fs *flag.FlagSet, name string, args []string, n int) (in
 		c.usageError(name, err.Error())
 		return exitUsage, true
 	}
-	if fs.NArg() != n {
+	switch {
+	case n == 0 && fs.NArg() > 0:
+		c.usageError(name, "unexpected argument: "+strings.Join(fs.Args(), " "))
+		return exitUsage, true
+	case fs.NArg() != n:
 		c.usageError(name, c.lang.T("cli.args.count", n, fs.NArg()))
 		return exitUsage, true
 	}
