@@ -119,8 +119,20 @@ func (r *VerificationReport) WriteText(w io.Writer, lang string) error {
 		if s.Reason != "" {
 			row("verify.reason", s.Reason)
 		}
+		said := map[string]bool{} // one line per code: the chain's certificates often share one
 		for _, f := range s.Findings {
-			fmt.Fprintf(&b, "  %s %s\n", t.T("verify.severity."+string(f.Severity)), f.Message)
+			if said[f.Code] {
+				continue
+			}
+			said[f.Code] = true
+			fmt.Fprintf(&b, "  %s %s\n", t.T("verify.severity."+string(f.Severity)), t.finding(f.Code))
+		}
+		// What changed, when something not permitted did: the clerk must
+		// be able to say what was altered, not only that something was.
+		for _, c := range s.Changes {
+			if !c.Permitted {
+				fmt.Fprintf(&b, "    – %s\n", t.change(c))
+			}
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -173,4 +185,19 @@ func (t translator) revocation(rv RevocationSummary) string {
 		return t.T("verify.rev.revoked", rv.Subject, at) + src
 	}
 	return t.T("verify.rev.unknown", rv.Subject)
+}
+
+// change names a change after signing for people.
+func (t translator) change(c ChangeReport) string {
+	what := c.Kind
+	if key := "verify.change." + c.Kind; i18n.Has(key) {
+		what = t.T(key)
+	}
+	if c.Page > 0 {
+		what += " " + t.T("verify.change.page", c.Page)
+	}
+	if c.Field != "" {
+		what += " " + t.T("verify.change.field", c.Field)
+	}
+	return what
 }
