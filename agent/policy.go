@@ -63,3 +63,20 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// AuditRecord is one line of the audit log: a signature made or refused.
+// It never holds a PIN or document content.
+type AuditRecord struct {
+	Time    time.Time `json:"time"`
+	Caller  string    `json:"caller"` // origin, or "local"
+	Method  string    `json:"method"` // signPdf, signPdfs, signHash
+	Profile string    `json:"profile,omitempty"`
+	// Document and SHA256 name what was signed (the digest for signHash).
+	Document    string `json:"document,omitempty"`
+	SHA256      string `json:"sha256"`
+	Certificate string `json:"certificate,omitempty"` // handle
+	Signer      string `json:"signer,omitempty"`      // the certificate's CN
+	Kind        string `json:"kind,omitempty"`        // personal, organisation
+	Level       string `json:"level,omitempty"`
+	Result      string `json:"result"` // "ok" or the error code
+}
