@@ -328,6 +328,24 @@ func (d *document) uniqueFieldName(want string) (string, error) {
 // Check reads a PDF's structure the way Sign does and reports why it could
 // not be signed: BAD_DOCUMENT, ENCRYPTED_DOCUMENT or DOCUMENT_LOCKED. Callers
 // use it to refuse bad input before asking anyone for a PIN.
+// PageCount returns the number of pages the document's page tree
+// declares, for showing people what they are about to sign.
+func PageCount(in io.ReaderAt, size int64) (int, error) {
+	d, err := openDocument(in, size)
+	if err != nil {
+		return 0, err
+	}
+	root, err := d.dict(d.catalog["Pages"])
+	if err != nil || root == nil {
+		return 0, badDocument(err, "the catalog has no page tree")
+	}
+	n, ok := d.integer(root["Count"])
+	if !ok || n < 1 || n > maxPages {
+		return 0, badDocument(nil, "the page tree has no valid /Count")
+	}
+	return int(n), nil
+}
+
 func Check(in io.ReaderAt, size int64) error {
 	d, err := openDocument(in, size)
 	if err != nil {
