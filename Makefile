@@ -23,15 +23,18 @@ deps:
 test-go:
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
-# Bounded fuzzing runs over reading and signing, and over verification,
+# Bounded fuzzing runs over reading and signing, over verification and
+# over the loopback protocol's message handling,
 # seeded with the corpus (signed once and twice for the verifier).
 # Minimising each new input to one run keeps the engine fuzzing (≈8 000
 # executions a second here) instead of spending the budget shrinking inputs.
 FUZZTIME ?= 30s
 VERIFY_FUZZTIME ?= 20s
+PROTOCOL_FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSign$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./pades/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(VERIFY_FUZZTIME) -fuzzminimizetime 1x ./pades/
+	$(GO) test -run '^$$' -fuzz '^FuzzProtocol$$' -fuzztime $(PROTOCOL_FUZZTIME) -fuzzminimizetime 1x ./bridge/
 
 # Windows keeps compiling although no Windows machine runs the tests.
 cross:

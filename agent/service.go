@@ -166,6 +166,15 @@ func (a *Agent) Admit(ctx context.Context, origin string) error {
 	return a.gate.Admit(ctx, origin)
 }
 
+// OriginAllowed reports, without asking anyone, whether origin is already
+// allowed (machine policy or the user's list). The bridge's hello endpoint
+// uses it to answer CORS only for such origins; a gate that cannot tell
+// allows nothing.
+func (a *Agent) OriginAllowed(origin string) bool {
+	g, ok := a.gate.(interface{ OriginAllowed(string) bool })
+	return ok && g.OriginAllowed(origin)
+}
+
 // checkCaller refuses a caller that is neither local nor an origin: the
 // bridge never makes one, so it is a bug at the edge, and dialogs and the
 // audit log must always name who asked.

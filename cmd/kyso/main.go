@@ -46,6 +46,8 @@ func commands() []command {
 		{"pdf", [2]string{"ký theo chế độ băm: pdf prepare, pdf embed", "hash mode: pdf prepare, pdf embed"}, runPDF},
 		{"verify", verifySummary, runVerify},
 		{"extend", extendSummary, runExtend},
+		{"serve", serveSummary, runServe},
+		{"audit", auditSummary, runAudit},
 		{"demo", [2]string{"tạo token phát triển với chứng thư thử nghiệm và liệt kê", "create the development token with test certificates and list it"}, runDemo},
 		{"version", [2]string{"in phiên bản", "print the version"}, runVersion},
 	}

@@ -249,4 +249,6 @@ var catalog = map[string]msg{
 	"audit.byOrigin":            {"Theo trang web yêu cầu", "By requesting website"},
 	"audit.byResult":            {"Theo kết quả", "By result"},
 	"audit.result.ok":           {"thành công", "signed"},
+	"serve.listening":           {"kyso đang phục vụ các trang web tại %s (%d thư viện PKCS#11 đã nạp). Ứng dụng cục bộ xác thực bằng khóa trong %s. Nhấn Ctrl+C để dừng.", "kyso is serving web pages at %s (%d PKCS#11 modules loaded). Local clients authenticate with the secret in %s. Press Ctrl+C to stop."},
+	"serve.stopped":             {"kyso đã dừng.", "kyso stopped."},
 }

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/kyso-vn/kyso/agent"
+	"github.com/kyso-vn/kyso/bridge"
+	"github.com/kyso-vn/kyso/internal/i18n"
+	"github.com/kyso-vn/kyso/token"
+	"golang.org/x/term"
+)
+
+var serveSummary = [2]string{"chạy tác tử ký số cho các trang web (không có biểu tượng khay)", "run the signing agent for web pages (without the tray icon)"}
+
+// serveFlags are kyso serve's flags; serve_kysotest.go adds the scripted
+// prompter in test builds only.
+type serveFlags struct {
+	headless   bool
+	port       int
+	config     string
+	policy     string
+	auditDir   string
+	secretPath string
+	modules    stringList
+	noDiscover bool
+	trust      stringList
+	logLevel   string
+	// prompter, when set by a test build, replaces the dialogs.
+	prompter func(lang i18n.Lang) (agent.Prompter, error)
+}
+
+func runServe(c *cli, args []string) int {
+	fs := c.flagSet("serve", serveSummary, "[--headless] [--port P] [--config F]")
+	var sf serveFlags
+	fs.BoolVar(&sf.headless, "headless", false, c.pick([2]string{"không dùng hộp thoại đồ họa: hỏi PIN trên terminal", "no graphical dialogs: ask for the PIN on the terminal"}))
+	fs.IntVar(&sf.port, "port", bridge.DefaultPort, c.pick([2]string{"cổng chính trên 127.0.0.1 (nếu bận dùng cổng dự phòng)", "primary port on 127.0.0.1 (the fallback is used when it is taken)"}))
+	fs.StringVar(&sf.config, "config", agent.DefaultUserConfigPath(), c.pick([2]string{"tệp cấu hình của người dùng", "the user's configuration file"}))
+	fs.StringVar(&sf.policy, "policy", agent.DefaultPolicyPath(), c.pick([2]string{"tệp chính sách của máy (do quản trị viên đặt)", "the machine policy file (set by IT)"}))
+	fs.StringVar(&sf.auditDir, "audit-dir", defaultAuditDir(), c.pick([2]string{"thư mục nhật ký ký số", "folder of the signing audit log"}))
+	fs.StringVar(&sf.secretPath, "secret", agent.DefaultSecretPath(), c.pick([2]string{"tệp khóa bí mật cho ứng dụng cục bộ", "the local clients' secret file"}))
+	fs.Var(&sf.modules, "module", c.pick([2]string{"nạp thêm thư viện PKCS#11 (lặp lại được)", "also load this PKCS#11 library (repeatable)"}))
+	fs.BoolVar(&sf.noDiscover, "no-discover", false, c.pick([2]string{"không tự tìm thư viện PKCS#11", "do not discover PKCS#11 libraries"}))
+	fs.Var(&sf.trust, "trust", c.pick([2]string{"thêm CA gốc tin cậy cho kiểm tra chữ ký (PEM, lặp lại được)", "trust the root CAs in this PEM file for verification (repeatable)"}))
+	fs.StringVar(&sf.logLevel, "log", "info", "debug | info | warn | error")
+	registerTestFlags(fs, &sf)
+	if code, done := c.parse(fs, "serve", args); done {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := sf.serve(ctx, c); err != nil {
+		fmt.Fprintln(c.stderr, "kyso: "+c.describe(err))
+		return exitCodeFor(err)
+	}
+	return exitOK
+}
+
+func defaultAuditDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "kyso-audit"
+	}
+	return filepath.Join(dir, "kyso", "audit")
+}
+
+func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
+		return usageErr("--log %s: use debug, info, warn or error", sf.logLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+
+	policy, err := agent.LoadPolicy(sf.policy)
+	if err != nil {
+		return err
+	}
+	user, err := agent.LoadUserConfig(sf.config)
+	if err != nil {
+		return err
+	}
+	settings, err := agent.NewSettings(policy, user)
+	if err != nil {
+		return err
+	}
+	lang := settings.Language
+	c.lang = lang
+
+	prompter, err := sf.newPrompter(c, lang, settings.DialogTimeout)
+	if err != nil {
+		return err
+	}
+	gate := agent.NewOriginGate(settings, user, sf.config, prompter, nil, logger)
+	audit, err := agent.OpenAuditLog(sf.auditDir, agent.AuditOptions{})
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+	secret, err := agent.LoadOrCreateSecret(sf.secretPath)
+	if err != nil {
+		return err
+	}
+	mgr := token.NewManager(token.Options{Modules: append(append([]string(nil), settings.Modules...), sf.modules...), Discover: !sf.noDiscover, Logger: logger})
+	defer mgr.Close()
+
+	verify := agent.VerifyConfig{}
+	for _, p := range sf.trust {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return usageErr("--trust %s: %v", p, err)
+		}
+		verify.TrustPEM = append(verify.TrustPEM, data)
+	}
+	a, err := agent.New(agent.Config{
+		Keys:          mgr,
+		Gate:          gate,
+		Prompter:      prompter,
+		Audit:         audit,
+		TSA:           settings.TSA,
+		DefaultLevel:  settings.DefaultLevel,
+		TemplatesPath: settings.Templates,
+		Verify:        verify,
+		DialogTimeout: settings.DialogTimeout,
+		Version:       version,
+		Logger:        logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := bridge.New(bridge.Config{
+		Port:             sf.port,
+		FallbackPort:     fallbackFor(sf.port),
+		Service:          a,
+		ClientSecret:     secret,
+		MaxDocumentBytes: settings.MaxDocumentBytes,
+		Version:          version,
+		Logger:           logger,
+	})
+	if err != nil {
+		return err
+	}
+	l, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("serve.listening", "ws://"+l.Addr().String()+"/v1", mgr.Loaded(), sf.secretPath))
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-done; err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("serve.stopped"))
+	return nil
+}
+
+// fallbackFor keeps the documented pair together: the default port falls
+// back to the default fallback; a port chosen by hand (or 0 in tests) has
+// none.
+func fallbackFor(port int) int {
+	if port == bridge.DefaultPort {
+		return bridge.DefaultFallbackPort
+	}
+	return 0
+}
+
+func (sf *serveFlags) newPrompter(c *cli, lang i18n.Lang, timeout time.Duration) (agent.Prompter, error) {
+	if sf.prompter != nil {
+		return sf.prompter(lang)
+	}
+	if sf.headless {
+		if !term.IsTerminal(int(os.Stdin.Fd())) {
+			return nil, usageErr("--headless asks for PINs on the terminal, and stdin is not one")
+		}
+		return agent.NewTerminalPrompter(os.Stdin, c.stderr, lang), nil
+	}
+	return agent.NewZenityPrompter(lang, timeout), nil
+}
