@@ -24,6 +24,11 @@ declare -A need=(
   [img2pdf]=img2pdf
   [soffice]=libreoffice-writer-nogui
   [modutil]=libnss3-tools
+  # The agent's native dialogs, shown and driven under a virtual display.
+  [Xvfb]=xvfb
+  [xdotool]=xdotool
+  [zenity]=zenity
+  [xwd]=x11-apps
 )
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers

@@ -42,7 +42,7 @@ func runServe(c *cli, args []string) int {
 	fs.BoolVar(&sf.headless, "headless", false, c.pick([2]string{"không dùng hộp thoại đồ họa: hỏi PIN trên terminal", "no graphical dialogs: ask for the PIN on the terminal"}))
 	fs.IntVar(&sf.port, "port", bridge.DefaultPort, c.pick([2]string{"cổng chính trên 127.0.0.1 (nếu bận dùng cổng dự phòng)", "primary port on 127.0.0.1 (the fallback is used when it is taken)"}))
 	fs.StringVar(&sf.config, "config", agent.DefaultUserConfigPath(), c.pick([2]string{"tệp cấu hình của người dùng", "the user's configuration file"}))
-	fs.StringVar(&sf.policy, "policy", agent.DefaultPolicyPath(), c.pick([2]string{"tệp chính sách của máy (do quản trị viên đặt)", "the machine policy file (set by IT)"}))
+	fs.StringVar(&sf.policy, "policy", "", c.pick([2]string{"tệp chính sách thay cho chính sách của máy (mặc định /etc/kyso/policy.json, trên Windows HKLM\\Software\\Policies\\kyso)", "a policy file instead of the machine policy (default /etc/kyso/policy.json; on Windows HKLM\\Software\\Policies\\kyso)"}))
 	fs.StringVar(&sf.auditDir, "audit-dir", defaultAuditDir(), c.pick([2]string{"thư mục nhật ký ký số", "folder of the signing audit log"}))
 	fs.StringVar(&sf.secretPath, "secret", agent.DefaultSecretPath(), c.pick([2]string{"tệp khóa bí mật cho ứng dụng cục bộ", "the local clients' secret file"}))
 	fs.Var(&sf.modules, "module", c.pick([2]string{"nạp thêm thư viện PKCS#11 (lặp lại được)", "also load this PKCS#11 library (repeatable)"}))
@@ -77,7 +77,13 @@ func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 
-	policy, err := agent.LoadPolicy(sf.policy)
+	var policy *agent.Policy
+	var err error
+	if sf.policy != "" {
+		policy, err = agent.LoadPolicy(sf.policy)
+	} else {
+		policy, err = agent.LoadMachinePolicy()
+	}
 	if err != nil {
 		return err
 	}
