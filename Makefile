@@ -57,7 +57,7 @@ bench: deps
 # it. Without root to install SoftHSM it falls back to a PKCS#12 key store.
 demo:
 	@scripts/install-deps.sh demo || echo "kyso: SoftHSM could not be installed; the demo uses a PKCS#12 key store instead." >&2
-	$(GO) run ./cmd/kyso demo --dir "$(KYSO_DEV_DIR)" --sample testdata/sample/quyet-dinh-chua-so.pdf
+	$(GO) run ./cmd/kyso demo --dir "$(KYSO_DEV_DIR)" --sample testdata/sample/quyet-dinh-chua-so.pdf --serve
 
 clean:
 	rm -rf bin dist

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/kyso-vn/kyso/agent"
+	"github.com/kyso-vn/kyso/bridge"
 	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/pades"
@@ -23,6 +26,7 @@ func runDemo(c *cli, args []string) int {
 	force := fs.Bool("pkcs12", false, c.pick([2]string{"dùng kho khóa PKCS#12 kể cả khi có SoftHSM", "use PKCS#12 files even when SoftHSM is available"}))
 	asJSON := fs.Bool("json", false, c.pick([2]string{"liệt kê dạng JSON", "list as JSON"}))
 	sample := fs.String("sample", "", c.pick([2]string{"văn bản PDF mẫu để ký thử (lãnh đạo ký, rồi văn thư ký phát hành)", "sample PDF to sign (leader's signature, then the organisation's)"}))
+	serve := fs.Bool("serve", false, c.pick([2]string{"sau đó chạy tác tử ký số (kyso serve) trên token phát triển", "then run the signing agent (kyso serve) on the development token"}))
 	if code, done := c.parse(fs, "demo", args); done {
 		return code
 	}
@@ -57,10 +61,53 @@ func runDemo(c *cli, args []string) int {
 		}
 		list = append(list, "--p12-pass-file", passFile)
 	}
-	if code := runTokens(c, list); code != exitOK || *sample == "" {
+	if code := runTokens(c, list); code != exitOK {
 		return code
 	}
-	return c.demoSign(d, *sample)
+	if *sample != "" {
+		if code := c.demoSign(d, *sample); code != exitOK {
+			return code
+		}
+	}
+	if !*serve {
+		return exitOK
+	}
+	return c.demoServe(d)
+}
+
+// demoServe runs the agent on the development token, with its own
+// configuration, audit log and secret in the demo folder, trusting the
+// demo's test root for verification. Sites are approved in the agent's
+// dialog as they would be on a user's machine.
+func (c *cli) demoServe(d *devpki.Demo) int {
+	if d.Mode != devpki.ModeSoftHSM {
+		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("demo.serve.p12"))
+		return exitOK
+	}
+	sf := serveFlags{
+		port:       bridge.DefaultPort,
+		config:     filepath.Join(d.Dir, "config.json"),
+		policy:     filepath.Join(d.Dir, "policy.json"),
+		auditDir:   filepath.Join(d.Dir, "audit"),
+		secretPath: filepath.Join(d.Dir, "client-secret"),
+		modules:    stringList{d.ModulePath},
+		noDiscover: true,
+		trust:      stringList(d.CAFiles),
+		logLevel:   "info",
+	}
+	if _, err := os.Stat(sf.policy); os.IsNotExist(err) {
+		if err := os.WriteFile(sf.policy, []byte(`{"schema":"kyso.policy/v1","userMayApprove":true}`+"\n"), 0o644); err != nil {
+			fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+			return exitFailure
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := sf.serve(ctx, c); err != nil {
+		fmt.Fprintln(c.stderr, "kyso: "+c.describe(err))
+		return exitCodeFor(err)
+	}
+	return exitOK
 }
 
 // demoSign runs workflow W2 on the sample: the leader signs personally,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -189,8 +190,18 @@ func (sf *serveFlags) newPrompter(c *cli, lang i18n.Lang, timeout time.Duration)
 	if sf.prompter != nil {
 		return sf.prompter(lang)
 	}
+	tty := term.IsTerminal(int(os.Stdin.Fd()))
+	if !sf.headless && runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		// No desktop session to show dialogs in (ssh, a console): the
+		// terminal is the only place left to ask.
+		if !tty {
+			return nil, usageErr("no display for the agent's dialogs and stdin is not a terminal; run kyso serve in the desktop session, or --headless on a terminal")
+		}
+		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("serve.nodisplay"))
+		sf.headless = true
+	}
 	if sf.headless {
-		if !term.IsTerminal(int(os.Stdin.Fd())) {
+		if !tty {
 			return nil, usageErr("--headless asks for PINs on the terminal, and stdin is not one")
 		}
 		return agent.NewTerminalPrompter(os.Stdin, c.stderr, lang), nil

@@ -251,4 +251,6 @@ var catalog = map[string]msg{
 	"audit.result.ok":           {"thành công", "signed"},
 	"serve.listening":           {"kyso đang phục vụ các trang web tại %s (%d thư viện PKCS#11 đã nạp). Ứng dụng cục bộ xác thực bằng khóa trong %s. Nhấn Ctrl+C để dừng.", "kyso is serving web pages at %s (%d PKCS#11 modules loaded). Local clients authenticate with the secret in %s. Press Ctrl+C to stop."},
 	"serve.stopped":             {"kyso đã dừng.", "kyso stopped."},
+	"serve.nodisplay":           {"Không có màn hình để hiện hộp thoại: kyso sẽ hỏi trên terminal này.", "No display for dialogs: kyso will ask on this terminal."},
+	"demo.serve.p12":            {"Tác tử ký số cần token PKCS#11 (SoftHSM); với kho khóa PKCS#12 chỉ chạy được các lệnh ký trên dòng lệnh. Cài softhsm2 rồi chạy lại make demo.", "The signing agent needs a PKCS#11 token (SoftHSM); with PKCS#12 files only the command-line signing works. Install softhsm2 and run make demo again."},
 }
