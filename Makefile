@@ -20,8 +20,9 @@ test: deps test-go fuzz cross
 deps:
 	@scripts/install-deps.sh test
 
+# Screenshots of the agent's dialogs (taken under Xvfb) land in artifacts/.
 test-go:
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	KYSO_ARTIFACTS=$(CURDIR)/artifacts CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # Bounded fuzzing runs over reading and signing, over verification and
 # over the loopback protocol's message handling,
