@@ -36,7 +36,11 @@ func runAudit(c *cli, args []string) int {
 		return exitOK
 	}
 	vn := time.FixedZone("GMT+7", 7*3600)
-	fmt.Fprintln(c.stdout, c.lang.T("audit.total", sum.Total, sum.First.In(vn).Format("02/01/2006 15:04"), sum.Last.In(vn).Format("02/01/2006 15:04")))
+	if sum.Total == 0 {
+		fmt.Fprintln(c.stdout, c.lang.T("audit.none", *dir))
+	} else {
+		fmt.Fprintln(c.stdout, c.lang.T("audit.total", sum.Total, sum.First.In(vn).Format("02/01/2006 15:04"), sum.Last.In(vn).Format("02/01/2006 15:04")))
+	}
 	for _, sec := range []struct {
 		key string
 		m   map[string]int
