@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/pades"
@@ -30,6 +31,19 @@ import (
 // logs in, the others reuse the session. A wrong PIN ends the request with
 // PIN_INCORRECT and the tries left; the agent never asks again on its own,
 // since every try counts towards the token's lockout.
+//
+// PIN session (Config.PINSession, machine policy only). A clerk whose DMS
+// sends digests one by one would type the PIN for each. With a session the
+// token is not logged out after a request whose login succeeded, and for
+// PINSession after that login the next requests on the token show the same
+// dialog as a plain confirmation, before anything is signed: the consent
+// stays per request, only the PIN is not asked again. The session ends, and
+// the token is logged out, when the window has passed (on a timer, so an
+// idle token does not stay unlocked), when a request on the token fails
+// (a wrong PIN, a refused confirmation, a removed token, anything), when
+// the token is seen pulled out, and when the agent closes. Should the token
+// lose its login anyway (pulled out and back in between two looks), the
+// token layer asks for the PIN and the dialog comes with a PIN field.
 
 // consent is one request's approval: the dialog it shows and whether the
 // user answered it.
@@ -37,6 +51,12 @@ type consent struct {
 	a      *Agent
 	prompt SignPrompt
 	given  atomic.Bool
+	// loginAt is when the user typed a PIN for a login of this request
+	// (zero when none was asked), the start of a PIN session.
+	loginAt atomic.Pointer[time.Time]
+	// confirmedAt is when the confirmation was answered (set before the
+	// token is used, read after).
+	confirmedAt time.Time
 }
 
 // PIN shows the signing dialog for a login and returns the PIN typed; the
@@ -58,6 +78,8 @@ func (k *consent) PIN(ctx context.Context, req token.PINRequest) ([]byte, error)
 		return nil, err
 	}
 	k.given.Store(true)
+	at := k.a.now()
+	k.loginAt.Store(&at)
 	return pin, nil
 }
 
@@ -75,6 +97,7 @@ func (k *consent) confirm(ctx context.Context) error {
 		return err
 	}
 	k.given.Store(true)
+	k.confirmedAt = k.a.now()
 	return nil
 }
 
@@ -105,47 +128,244 @@ func (s *consentSigner) SignContext(ctx context.Context, digest []byte, opts cry
 	return sig, nil
 }
 
-// begin takes the chosen certificate's token for one request, logs it out
-// and returns the signer whose first login shows prompt. end logs the
-// token out again and releases it; it must be called once begin
-// succeeded.
-func (a *Agent) begin(ctx context.Context, ch *chosen, prompt SignPrompt) (s *consentSigner, end func(), err error) {
+// begin takes the chosen certificate's token for one request and returns
+// the signer whose signatures need the user's approval: without a PIN
+// session the token is logged out first, so the first signature logs in
+// and shows prompt with a PIN field; within a PIN session (or on a pinpad)
+// prompt is shown as a confirmation now. end must be called once begin
+// succeeded, with whether the request succeeded: it keeps or ends the PIN
+// session, logs the token out unless a session goes on, and releases it.
+func (a *Agent) begin(ctx context.Context, ch *chosen, prompt SignPrompt) (s *consentSigner, end func(ok bool), err error) {
 	tokenID := ch.cert.TokenID
-	release, err := a.acquire(ctx, tokenID)
+	g, release, err := a.acquire(ctx, tokenID)
 	if err != nil {
 		return nil, nil, err
 	}
-	end = func() { a.relock(ctx, tokenID, release) }
-	if err := a.keys.Lock(ctx, tokenID); err != nil {
-		end()
-		return nil, nil, err
-	}
-	pinpad := false
-	prompt.TokenLabel = ch.info.TokenLabel
-	prompt.RetriesLeft = -1
-	if toks, err := a.keys.Tokens(ctx); err == nil {
-		for _, t := range toks {
-			if t.ID == tokenID {
-				prompt.TokenLabel = t.Label
-				prompt.RetriesLeft = t.PIN.RetriesLeft()
-				prompt.FinalTry = t.PIN.FinalTry
-				pinpad = t.Flags.ProtectedAuthPath
+	// The session is decided while the token is held, so an expiry or
+	// another request cannot end it in between. Within a session the
+	// token is described as the last listing saw it: choose has just
+	// found the certificate on it, the PIN is not asked, and a token
+	// pulled out since fails the signature anyway. Otherwise the slots
+	// are read again, for the PIN's state before the PIN is asked.
+	session := a.inSession(g)
+	info, present := a.knownToken(tokenID)
+	if !session {
+		info, present = token.TokenInfo{}, false
+		if toks, err := a.listTokens(ctx); err == nil {
+			for _, t := range toks {
+				if t.ID == tokenID {
+					info, present = t, true
+				}
 			}
 		}
 	}
+	session = session && present
+	pinpad := false
+	prompt.TokenLabel = ch.info.TokenLabel
+	prompt.RetriesLeft = -1
+	if present {
+		prompt.TokenLabel = info.Label
+		prompt.RetriesLeft = info.PIN.RetriesLeft()
+		prompt.FinalTry = info.PIN.FinalTry
+		pinpad = info.Flags.ProtectedAuthPath
+	}
 	k := &consent{a: a, prompt: prompt}
-	if pinpad {
+	end = func(ok bool) {
+		if ok && a.pinSession > 0 {
+			var at time.Time
+			switch {
+			case k.loginAt.Load() != nil:
+				at = *k.loginAt.Load()
+			case pinpad && !session:
+				// Logged in on the reader's pinpad after the confirmation.
+				at = k.confirmedAt
+			}
+			if a.keepSession(tokenID, g, at) {
+				release()
+				return
+			}
+		}
+		a.endSession(g)
+		if !ok {
+			// The failure may come from a token that went away: the
+			// next request looks at the slots again.
+			a.forgetCertificates()
+		}
+		a.relock(ctx, tokenID, release)
+	}
+	if !session {
+		a.endSession(g)
+		if err := a.keys.Lock(ctx, tokenID); err != nil {
+			end(false)
+			return nil, nil, err
+		}
+	}
+	if pinpad || session {
 		if err := k.confirm(ctx); err != nil {
-			end()
+			end(false)
 			return nil, nil, err
 		}
 	}
 	signer, err := a.keys.SignerOn(ctx, tokenID, ch.cert.Handle, k)
 	if err != nil {
-		end()
+		end(false)
 		return nil, nil, err
 	}
 	return &consentSigner{Signer: signer, k: k}, end, nil
+}
+
+// tokenGuard is one token's place in the agent: the semaphore that lets
+// one request at a time use it, and its PIN session.
+type tokenGuard struct {
+	sem chan struct{}
+	// Guarded by Agent.mu. loginAt is when the PIN of the session was
+	// typed (zero: no session); gen changes with every session, so that
+	// the expiry timer of an ended one does nothing.
+	loginAt time.Time
+	gen     uint64
+	expiry  *time.Timer
+}
+
+// guard returns the token's guard, creating it on first use.
+func (a *Agent) guard(tokenID string) *tokenGuard {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	g := a.tokens[tokenID]
+	if g == nil {
+		g = &tokenGuard{sem: make(chan struct{}, 1)}
+		a.tokens[tokenID] = g
+	}
+	return g
+}
+
+// inSession reports whether the token has a PIN session that is still
+// within its window. A clock that went back ends it too: the window
+// cannot be told any more.
+func (a *Agent) inSession(g *tokenGuard) bool {
+	if a.pinSession <= 0 {
+		return false
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !g.loginAt.IsZero() && !now.Before(g.loginAt) && now.Sub(g.loginAt) < a.pinSession
+}
+
+// keepSession records a successful request: a PIN typed at loginAt starts
+// a new session (a zero loginAt keeps the current one, when the request
+// reused it). It reports whether the token stays logged in; the caller
+// holds the token.
+func (a *Agent) keepSession(tokenID string, g *tokenGuard, loginAt time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	if loginAt.IsZero() {
+		return !g.loginAt.IsZero()
+	}
+	if g.expiry != nil {
+		g.expiry.Stop()
+	}
+	g.gen++
+	g.loginAt = loginAt
+	gen := g.gen
+	// The timer runs on the real clock from now; the window itself is
+	// judged on Agent.now by inSession, so a late timer never extends it.
+	left := a.pinSession - a.now().Sub(loginAt)
+	g.expiry = time.AfterFunc(max(left, 0), func() { a.expire(tokenID, g, gen) })
+	a.log.Debug("PIN session started", "token", tokenID, "for", a.pinSession)
+	return true
+}
+
+// endSession forgets the token's PIN session; the caller logs the token
+// out.
+func (a *Agent) endSession(g *tokenGuard) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	g.stopLocked()
+}
+
+func (g *tokenGuard) stopLocked() {
+	if g.expiry != nil {
+		g.expiry.Stop()
+		g.expiry = nil
+	}
+	g.loginAt = time.Time{}
+	g.gen++
+}
+
+// forgetSession ends the PIN session of a token that was pulled out. Its
+// login went with it; the next request logs it out again anyway.
+func (a *Agent) forgetSession(tokenID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if g := a.tokens[tokenID]; g != nil && !g.loginAt.IsZero() {
+		g.stopLocked()
+		a.log.Debug("PIN session ended: token removed", "token", tokenID)
+	}
+}
+
+// expire logs the token out when its PIN session's window has passed,
+// waiting for a request using the token to finish first.
+func (a *Agent) expire(tokenID string, g *tokenGuard, gen uint64) {
+	g.sem <- struct{}{}
+	defer func() { <-g.sem }()
+	a.mu.Lock()
+	live := g.gen == gen && !g.loginAt.IsZero()
+	if live {
+		g.stopLocked()
+	}
+	a.mu.Unlock()
+	if !live {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), relockTimeout)
+	defer cancel()
+	if err := a.keys.Lock(ctx, tokenID); err != nil {
+		a.log.Debug("logging the token out at the end of its PIN session", "token", tokenID, "err", err)
+	}
+	a.log.Debug("PIN session ended", "token", tokenID)
+}
+
+// Close ends every PIN session, logging the tokens out once the requests
+// using them have finished; requests after Close start no session. A
+// token still held after relockTimeout (a driver stuck in a signature) is
+// left to its request, which logs it out itself when it ends.
+func (a *Agent) Close() error {
+	a.mu.Lock()
+	a.closed = true
+	var open []string
+	for id, g := range a.tokens {
+		if !g.loginAt.IsZero() {
+			open = append(open, id)
+		}
+	}
+	a.mu.Unlock()
+	for _, id := range open {
+		g := a.guard(id)
+		t := time.NewTimer(relockTimeout)
+		select {
+		case g.sem <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			a.log.Warn("token still in use at close; its request logs it out", "token", id)
+			continue
+		}
+		a.mu.Lock()
+		live := !g.loginAt.IsZero()
+		g.stopLocked()
+		a.mu.Unlock()
+		if live {
+			ctx, cancel := context.WithTimeout(context.Background(), relockTimeout)
+			if err := a.keys.Lock(ctx, id); err != nil {
+				a.log.Debug("logging the token out on close", "token", id, "err", err)
+			}
+			cancel()
+		}
+		<-g.sem
+	}
+	return nil
 }
 
 // removedMidRequest reports a token that was present when the request
@@ -253,9 +473,9 @@ func (a *Agent) signDocs(ctx context.Context, c Caller, action string, docs []Do
 	if err != nil {
 		return refuse(err)
 	}
-	defer end()
-
 	var res BatchResult
+	defer func() { end(res.Err == nil) }()
+
 	stop := func(i int, err error) BatchResult {
 		code := resultOf(err)
 		a.log.Warn("signing stopped", "method", action, "caller", c.String(), "document", names[i], "signed", len(res.Signed), "of", len(docs), "code", code, "err", err)
@@ -341,8 +561,14 @@ func (a *Agent) SignHash(ctx context.Context, c Caller, req SignHashRequest) (*S
 	if err != nil {
 		return fail(err)
 	}
-	defer end()
 	der, err := cms.Sign(ctx, signer, ch.cert.X509, req.Digest, cms.Options{Hash: h, PSS: req.PSS, Chain: ch.chain})
+	// The token's part is done. It is released now (and logged out unless
+	// a PIN session goes on) rather than after the timestamp and the audit
+	// log's sync, which do not need it and would hold up the next request
+	// on the token: under load the sync of one request overlaps the next
+	// one's signature. Neither of them is the token failing, so they do
+	// not end a PIN session.
+	end(err == nil)
 	if err != nil {
 		return fail(removedMidRequest(err))
 	}

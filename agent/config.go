@@ -95,6 +95,9 @@ func (p *Policy) Validate() error {
 	if p.DialogTimeout > 0 && time.Duration(p.DialogTimeout) < 10*time.Second {
 		return fmt.Errorf("dialogTimeout %s is too short to read the dialog (minimum 10s)", time.Duration(p.DialogTimeout))
 	}
+	if p.PINSessionSeconds < 0 || time.Duration(p.PINSessionSeconds)*time.Second > MaxPINSession {
+		return fmt.Errorf("pinSessionSeconds %d is outside 0 to %d", p.PINSessionSeconds, int(MaxPINSession/time.Second))
+	}
 	return nil
 }
 
@@ -211,6 +214,10 @@ type Settings struct {
 	MaxDocumentBytes int64
 	// DialogTimeout bounds every dialog.
 	DialogTimeout time.Duration
+	// PINSession is how long a token stays unlocked after its PIN was
+	// typed (Config.PINSession); zero asks for the PIN on every request.
+	// From the machine policy only.
+	PINSession time.Duration
 	// UserMayApprove lets the user approve origins the policy does not list.
 	UserMayApprove bool
 	// Language is the user's choice, else KYSO_LANG, else Vietnamese.
@@ -259,6 +266,7 @@ func NewSettings(p *Policy, u *UserConfig) (*Settings, error) {
 	if p.DialogTimeout > 0 {
 		s.DialogTimeout = time.Duration(p.DialogTimeout)
 	}
+	s.PINSession = time.Duration(p.PINSessionSeconds) * time.Second
 	if s.DefaultLevel != "B-B" && s.TSA == "" {
 		return nil, fmt.Errorf("agent: default level %s needs a timestamp authority (tsa)", s.DefaultLevel)
 	}

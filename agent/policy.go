@@ -28,6 +28,12 @@ type Policy struct {
 	MaxDocumentMB int `json:"maxDocumentMB,omitempty"`
 	// DialogTimeout bounds every dialog (default 2 minutes).
 	DialogTimeout Duration `json:"dialogTimeout,omitempty"`
+	// PINSessionSeconds, when positive, keeps a token unlocked for this
+	// long after the PIN was typed: later requests show a confirmation
+	// without a PIN field (Config.PINSession). 0 (the default) asks for
+	// the PIN on every request; at most 8 hours. Only the machine policy
+	// may set it: it trades a PIN per signature for a click per signature.
+	PINSessionSeconds int `json:"pinSessionSeconds,omitempty"`
 }
 
 // UserConfig is the user's own file (~/.config/kyso/config.json): what

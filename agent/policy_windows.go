@@ -31,6 +31,7 @@ func DefaultPolicyPath() string { return "" }
 //	Templates            REG_SZ
 //	MaxDocumentMB        REG_DWORD
 //	DialogTimeoutSeconds REG_DWORD
+//	PINSessionSeconds    REG_DWORD
 //
 // An unknown value name or a value of the wrong type is an error naming
 // it, as an unknown field is in policy.json.
@@ -96,6 +97,16 @@ func readPolicyKey(k registry.Key) (*Policy, error) {
 					err = fmt.Errorf("%s: %d is too large", name, v)
 				}
 				p.DialogTimeout = Duration(time.Duration(v) * time.Second)
+			}
+		case "pinsessionseconds":
+			var v uint64
+			if v, err = regInt(k, name); err == nil {
+				// Checked against MaxPINSession by Validate; here only
+				// kept from wrapping around int.
+				if v > 1<<31-1 {
+					err = fmt.Errorf("%s: %d is too large", name, v)
+				}
+				p.PINSessionSeconds = int(v)
 			}
 		case "":
 			// The key's default value: Group Policy tools sometimes leave it.

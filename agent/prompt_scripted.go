@@ -4,6 +4,9 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -39,6 +42,57 @@ type ScriptedAnswers struct {
 	// it early with ctx's error. A Delay longer than the dialog timeout
 	// tests timeouts. "2s" in JSON.
 	Delay Duration `json:"delay,omitempty"`
+	// RecordTo, when set, is a file to which every dialog shown is
+	// appended as one JSON line (ScriptedRecord), so a test of a separate
+	// process can count and inspect the dialogs. PINs are never written.
+	RecordTo string `json:"recordTo,omitempty"`
+}
+
+// ScriptedRecord is one dialog as RecordTo writes it.
+type ScriptedRecord struct {
+	// Kind is "approve" (ApproveOrigin), "choose" (ChooseCertificate) or
+	// "sign" (Sign).
+	Kind string `json:"kind"`
+	// Caller is the origin asked about, or the caller of the request.
+	Caller       string                   `json:"caller"`
+	Action       string                   `json:"action,omitempty"`
+	Documents    []ScriptedRecordDocument `json:"documents,omitempty"`
+	Profile      string                   `json:"profile,omitempty"`
+	Digest       string                   `json:"digest,omitempty"`
+	Certificate  token.Handle             `json:"certificate,omitempty"`
+	Certificates []token.Handle           `json:"certificates,omitempty"` // offered by a choice
+	PINNeeded    bool                     `json:"pinNeeded"`
+	RetriesLeft  int                      `json:"retriesLeft"`
+}
+
+// ScriptedRecordDocument is a document of a recorded signing dialog.
+type ScriptedRecordDocument struct {
+	Name   string `json:"name"`
+	Pages  int    `json:"pages"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// record appends r to RecordTo; s.mu is held, so lines never interleave.
+// A dialog that cannot be recorded fails: a test counting dialogs must
+// not miss one.
+func (s *ScriptedPrompter) record(r ScriptedRecord) error {
+	if s.script.RecordTo == "" {
+		return nil
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.script.RecordTo, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(line, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // ScriptedPrompter is a Prompter answering from ScriptedAnswers and
@@ -94,7 +148,11 @@ func (s *ScriptedPrompter) ApproveOrigin(ctx context.Context, origin string) (bo
 	if !ok {
 		answer = s.script.DefaultApprove
 	}
+	err := s.record(ScriptedRecord{Kind: "approve", Caller: origin, RetriesLeft: -1})
 	s.mu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("recording the dialog: %w", err)
+	}
 	if err := s.wait(ctx); err != nil {
 		return false, err
 	}
@@ -111,7 +169,15 @@ func (s *ScriptedPrompter) ChooseCertificate(ctx context.Context, p ChoosePrompt
 	s.choices = append(s.choices, p)
 	cancel := s.begin(false)
 	want := s.script.Certificate
+	rec := ScriptedRecord{Kind: "choose", Caller: p.Caller, RetriesLeft: -1}
+	for _, c := range p.Certificates {
+		rec.Certificates = append(rec.Certificates, c.Handle)
+	}
+	err := s.record(rec)
 	s.mu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("recording the dialog: %w", err)
+	}
 	if err := s.wait(ctx); err != nil {
 		return "", err
 	}
@@ -143,7 +209,16 @@ func (s *ScriptedPrompter) Sign(ctx context.Context, p SignPrompt) ([]byte, erro
 			pin, s.script.PINs = s.script.PINs[0], s.script.PINs[1:]
 		}
 	}
+	rec := ScriptedRecord{Kind: "sign", Caller: p.Caller, Action: p.Action, Profile: p.Profile, Digest: p.Digest,
+		Certificate: p.Certificate.Handle, PINNeeded: p.PINNeeded, RetriesLeft: p.RetriesLeft}
+	for _, d := range p.Documents {
+		rec.Documents = append(rec.Documents, ScriptedRecordDocument(d))
+	}
+	err := s.record(rec)
 	s.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("recording the dialog: %w", err)
+	}
 	if err := s.wait(ctx); err != nil {
 		return nil, err
 	}

@@ -83,7 +83,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PINSession, when positive, keeps a token logged in after a request
+	// whose PIN login succeeded, for at most this long after that login:
+	// later requests on the token show a confirmation without a PIN field
+	// (still one dialog per request). Zero logs the token out before and
+	// after every request. Only the machine policy sets it
+	// (pinSessionSeconds); at most MaxPINSession.
+	PINSession time.Duration
 }
+
+// MaxPINSession caps Config.PINSession: a working day.
+const MaxPINSession = 8 * time.Hour
 
 // relockTimeout bounds the logout after a request: a driver stuck in a
 // cancelled signature must not hold the token forever.
@@ -105,13 +115,48 @@ type Agent struct {
 	log           *slog.Logger
 	now           func() time.Time
 
-	// tokens serialises signing per token: one dialog and one login per
-	// token at a time. Each entry is a one-slot semaphore.
+	pinSession time.Duration
+
+	// tokens serialises signing per token (one dialog and one login per
+	// token at a time) and holds each token's PIN session.
 	mu     sync.Mutex
-	tokens map[string]chan struct{}
+	tokens map[string]*tokenGuard
+	closed bool
 	// busy counts held token semaphores and open dialogs, for Status.
 	busy atomic.Int64
+
+	// cacheMu guards what requests remember between them, so that a
+	// request in a PIN session that names its certificate usually neither
+	// scans the slots nor checks a certificate signature (each dearer
+	// than the token's own signature on SoftHSM): known is what the last
+	// listing said about each token (label, pinpad, PIN state); chains
+	// holds the chain built for each certificate from a given set of CA
+	// certificates (a pure function of them).
+	cacheMu sync.Mutex
+	known   map[string]token.TokenInfo
+	chains  map[token.Handle]chainEntry
+	// certs is the last certificate listing of a signing request, made
+	// at certsAt (real time), for recentCertificates.
+	certs   []*token.Certificate
+	certsAt time.Time
 }
+
+// certsMaxAge is how long a signing request that names its certificate
+// may sign from the previous request's certificate listing rather than
+// scan every slot (the dearest part of a request after the signature and
+// the audit log's sync). Token events and failed requests end it sooner.
+const certsMaxAge = 250 * time.Millisecond
+
+// chainEntry is a certificate's chain built from the CA certificates
+// whose handles, in order, make pool.
+type chainEntry struct {
+	pool  string
+	chain []*x509.Certificate
+}
+
+// maxChains bounds the chain cache: certificates of tokens that come and
+// go should not pile up in a long-running agent.
+const maxChains = 256
 
 var _ Service = (*Agent)(nil)
 
@@ -137,7 +182,10 @@ func New(cfg Config) (*Agent, error) {
 		version:       cfg.Version,
 		log:           cfg.Logger,
 		now:           cfg.Now,
-		tokens:        map[string]chan struct{}{},
+		pinSession:    cfg.PINSession,
+		tokens:        map[string]*tokenGuard{},
+		known:         map[string]token.TokenInfo{},
+		chains:        map[token.Handle]chainEntry{},
 	}
 	if a.dialogTimeout <= 0 {
 		a.dialogTimeout = DefaultDialogTimeout
@@ -150,6 +198,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.TSA != "" {
 		a.tsa = &cms.TSA{URL: cfg.TSA}
+	}
+	if a.pinSession < 0 || a.pinSession > MaxPINSession {
+		return nil, fmt.Errorf("agent: PIN session %s is outside 0 to %s", a.pinSession, MaxPINSession)
 	}
 	lvl, err := parseLevel(a.defaultLevel)
 	if err != nil {
@@ -195,7 +246,7 @@ func (a *Agent) ListCertificates(ctx context.Context, c Caller, f CertificateFil
 	if err != nil {
 		return nil, err
 	}
-	labels := a.tokenLabels(ctx)
+	labels := a.labelsFor(ctx, certs)
 	now := a.now()
 	out := []CertificateInfo{}
 	for _, ce := range certs {
@@ -231,7 +282,7 @@ func (f CertificateFilter) match(ce *token.Certificate, now time.Time) bool {
 // tokenLabels maps token IDs to labels; a failed listing only costs the
 // labels.
 func (a *Agent) tokenLabels(ctx context.Context) map[string]string {
-	toks, err := a.keys.Tokens(ctx)
+	toks, err := a.listTokens(ctx)
 	if err != nil {
 		a.log.Debug("listing tokens", "err", err)
 	}
@@ -240,6 +291,75 @@ func (a *Agent) tokenLabels(ctx context.Context) map[string]string {
 		m[t.ID] = t.Label
 	}
 	return m
+}
+
+// listTokens lists the tokens present (a rescan of the slots) and
+// remembers what it saw.
+func (a *Agent) listTokens(ctx context.Context) ([]token.TokenInfo, error) {
+	toks, err := a.keys.Tokens(ctx)
+	if err == nil {
+		a.cacheMu.Lock()
+		clear(a.known)
+		for _, t := range toks {
+			a.known[t.ID] = t
+		}
+		a.cacheMu.Unlock()
+	}
+	return toks, err
+}
+
+// labelsFor maps the tokens of certs to their labels as last listed, and
+// lists the tokens again only when one of them was not known then: a
+// token's label is set when it is initialised, and Certificates has just
+// rescanned the slots anyway.
+func (a *Agent) labelsFor(ctx context.Context, certs []*token.Certificate) map[string]string {
+	a.cacheMu.Lock()
+	m := make(map[string]string, len(a.known))
+	for id, t := range a.known {
+		m[id] = t.Label
+	}
+	a.cacheMu.Unlock()
+	for _, ce := range certs {
+		if _, ok := m[ce.TokenID]; !ok {
+			return a.tokenLabels(ctx)
+		}
+	}
+	return m
+}
+
+// knownToken is what the last listing said about a token.
+func (a *Agent) knownToken(tokenID string) (token.TokenInfo, bool) {
+	a.cacheMu.Lock()
+	defer a.cacheMu.Unlock()
+	t, ok := a.known[tokenID]
+	return t, ok
+}
+
+// chainOf returns the chain of ce built from the CA certificates in all,
+// building it only when this certificate and these CA certificates have
+// not been seen together before: every link is a signature check.
+func (a *Agent) chainOf(ce *token.Certificate, all []*token.Certificate) []*x509.Certificate {
+	var pool strings.Builder
+	for _, c := range all {
+		if c.IsCA {
+			pool.WriteString(string(c.Handle))
+			pool.WriteByte(' ')
+		}
+	}
+	a.cacheMu.Lock()
+	e, ok := a.chains[ce.Handle]
+	a.cacheMu.Unlock()
+	if ok && e.pool == pool.String() {
+		return e.chain
+	}
+	chain := chainFor(ce.X509, all)
+	a.cacheMu.Lock()
+	if len(a.chains) >= maxChains {
+		clear(a.chains)
+	}
+	a.chains[ce.Handle] = chainEntry{pool: pool.String(), chain: chain}
+	a.cacheMu.Unlock()
+	return chain
 }
 
 func certInfo(ce *token.Certificate, tokenLabel string) CertificateInfo {
@@ -288,7 +408,7 @@ func (a *Agent) Status(ctx context.Context, c Caller) (*Status, error) {
 	if err := checkCaller(c); err != nil {
 		return nil, err
 	}
-	toks, err := a.keys.Tokens(ctx)
+	toks, err := a.listTokens(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +436,12 @@ func (a *Agent) Events(ctx context.Context) <-chan Event {
 				if !ok {
 					return
 				}
+			}
+			a.forgetCertificates()
+			if ev.Type == token.EventTokenRemoved {
+				// A token pulled out loses its login; whatever comes back
+				// in that slot must ask for the PIN.
+				a.forgetSession(ev.Token.ID)
 			}
 			e := Event{Type: string(ev.Type)}
 			switch ev.Type {
@@ -352,25 +478,26 @@ type chosen struct {
 // now, else the one the user picks. want narrows an automatic choice to
 // the kind a profile needs, when certificates of that kind exist.
 func (a *Agent) choose(ctx context.Context, c Caller, named token.Handle, want token.Kind) (*chosen, error) {
+	if named != "" {
+		if all := a.recentCertificates(); all != nil {
+			if ce := findNamed(all, named); ce != nil && ce.HasPrivateKey && ce.CanSign() && ce.ValidAt(a.now()) {
+				labels := a.labelsFor(ctx, all)
+				return &chosen{cert: ce, chain: a.chainOf(ce, all), info: certInfo(ce, labels[ce.TokenID])}, nil
+			}
+		}
+	}
 	all, err := a.keys.Certificates(ctx)
 	if err != nil {
 		return nil, err
 	}
-	labels := a.tokenLabels(ctx)
+	a.rememberCertificates(all)
+	labels := a.labelsFor(ctx, all)
 	now := a.now()
 	pick := func(ce *token.Certificate) *chosen {
-		return &chosen{cert: ce, chain: chainFor(ce.X509, all), info: certInfo(ce, labels[ce.TokenID])}
+		return &chosen{cert: ce, chain: a.chainOf(ce, all), info: certInfo(ce, labels[ce.TokenID])}
 	}
 	if named != "" {
-		var found *token.Certificate
-		for _, ce := range all {
-			if !ce.IsCA && strings.EqualFold(string(ce.Handle), string(named)) {
-				found = ce
-				if ce.HasPrivateKey {
-					break
-				}
-			}
-		}
+		found := findNamed(all, named)
 		switch {
 		case found == nil:
 			return nil, &Error{Code: CodeNoCertificate, Message: "no present token holds certificate " + string(named)}
@@ -431,6 +558,49 @@ func (a *Agent) choose(ctx context.Context, c Caller, named token.Handle, want t
 	return nil, &Error{Code: CodeNoCertificate, Message: "the chosen certificate was not offered"}
 }
 
+// findNamed returns the end-entity certificate with handle named,
+// preferring a copy whose private key is on its token.
+func findNamed(all []*token.Certificate, named token.Handle) *token.Certificate {
+	var found *token.Certificate
+	for _, ce := range all {
+		if !ce.IsCA && strings.EqualFold(string(ce.Handle), string(named)) {
+			found = ce
+			if ce.HasPrivateKey {
+				break
+			}
+		}
+	}
+	return found
+}
+
+// recentCertificates returns the certificates of a listing made less than
+// certsMaxAge ago, if no token event or failed request came since; nil
+// otherwise. A request naming its certificate signs from it instead of
+// scanning every slot again: a token pulled out since fails the
+// signature, and a certificate not in it is looked for afresh.
+func (a *Agent) recentCertificates() []*token.Certificate {
+	a.cacheMu.Lock()
+	defer a.cacheMu.Unlock()
+	if a.certs == nil || time.Since(a.certsAt) >= certsMaxAge {
+		return nil
+	}
+	return a.certs
+}
+
+// rememberCertificates keeps a listing for recentCertificates.
+func (a *Agent) rememberCertificates(all []*token.Certificate) {
+	a.cacheMu.Lock()
+	defer a.cacheMu.Unlock()
+	a.certs, a.certsAt = all, time.Now()
+}
+
+// forgetCertificates makes the next request list the certificates again.
+func (a *Agent) forgetCertificates() {
+	a.cacheMu.Lock()
+	defer a.cacheMu.Unlock()
+	a.certs = nil
+}
+
 // dialog runs one dialog under the dialog timeout and turns its ending
 // into the agent's codes: the caller going away is CANCELLED, nobody
 // answering is DIALOG_TIMEOUT, the user's cancel is USER_CANCELLED.
@@ -459,23 +629,17 @@ func (a *Agent) dialog(ctx context.Context, show func(context.Context) error) er
 
 // acquire takes the token's semaphore, waiting for a request already
 // signing on it, until ctx ends.
-func (a *Agent) acquire(ctx context.Context, tokenID string) (release func(), err error) {
-	a.mu.Lock()
-	sem := a.tokens[tokenID]
-	if sem == nil {
-		sem = make(chan struct{}, 1)
-		a.tokens[tokenID] = sem
-	}
-	a.mu.Unlock()
+func (a *Agent) acquire(ctx context.Context, tokenID string) (g *tokenGuard, release func(), err error) {
+	g = a.guard(tokenID)
 	select {
-	case sem <- struct{}{}:
+	case g.sem <- struct{}{}:
 		a.busy.Add(1)
-		return func() {
+		return g, func() {
 			a.busy.Add(-1)
-			<-sem
+			<-g.sem
 		}, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("agent: waiting for the token: %w", ctx.Err())
+		return nil, nil, fmt.Errorf("agent: waiting for the token: %w", ctx.Err())
 	}
 }
 

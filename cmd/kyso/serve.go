@@ -35,6 +35,9 @@ type serveFlags struct {
 	logLevel   string
 	// prompter, when set by a test build, replaces the dialogs.
 	prompter func(lang i18n.Lang) (agent.Prompter, error)
+	// profile, set by a test build, starts profiling the server and
+	// returns what stops it at a clean shutdown.
+	profile func() (stop func(), err error)
 }
 
 func runServe(c *cli, args []string) int {
@@ -72,6 +75,13 @@ func defaultAuditDir() string {
 }
 
 func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
+	if sf.profile != nil {
+		stop, err := sf.profile()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
 		return usageErr("--log %s: use debug, info, warn or error", sf.logLevel)
@@ -134,12 +144,16 @@ func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
 		TemplatesPath: settings.Templates,
 		Verify:        verify,
 		DialogTimeout: settings.DialogTimeout,
+		PINSession:    settings.PINSession,
 		Version:       version,
 		Logger:        logger,
 	})
 	if err != nil {
 		return err
 	}
+	// Ends the PIN sessions (logs the tokens out) once the bridge has shut
+	// down and no request is left.
+	defer a.Close()
 	srv, err := bridge.New(bridge.Config{
 		Port:             sf.port,
 		FallbackPort:     fallbackFor(sf.port),

@@ -85,7 +85,7 @@ type serveFixture struct {
 // and filled by softhsm2-util and pkcs11-tool (child processes), because
 // other tests of this package may already have initialised SoftHSM here
 // with another configuration, which a process cannot change afterwards.
-func newServeFixture(t *testing.T) *serveFixture {
+func newServeFixture(t testing.TB) *serveFixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &serveFixture{dir: dir, bin: buildKysoTest(t, dir)}
@@ -135,7 +135,7 @@ func newServeFixture(t *testing.T) *serveFixture {
 // buildKysoTest builds the test binary once per TestServe run into dir,
 // with the race detector when this test binary has it, so that races in
 // the server process are reported too.
-func buildKysoTest(t *testing.T, dir string) string {
+func buildKysoTest(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "kyso-test")
 	args := []string{"build", "-tags", "kysotest"}
@@ -166,7 +166,7 @@ func raceEnabled() bool {
 
 // provisionKey generates a key pair, has the test PKI certify it, and
 // imports both into the token under id (hex).
-func (f *serveFixture) provisionKey(t *testing.T, env *softhsm.Env, label, id string, kind devpki.KeyKind, prof devpki.Profile) *x509.Certificate {
+func (f *serveFixture) provisionKey(t testing.TB, env *softhsm.Env, label, id string, kind devpki.KeyKind, prof devpki.Profile) *x509.Certificate {
 	t.Helper()
 	key, err := devpki.GenerateSoftKey(kind)
 	if err != nil {
@@ -193,7 +193,7 @@ func (f *serveFixture) provisionKey(t *testing.T, env *softhsm.Env, label, id st
 }
 
 // writeCert stores a certificate object on the token.
-func (f *serveFixture) writeCert(t *testing.T, env *softhsm.Env, label, id string, cert *x509.Certificate) {
+func (f *serveFixture) writeCert(t testing.TB, env *softhsm.Env, label, id string, cert *x509.Certificate) {
 	t.Helper()
 	der := filepath.Join(f.dir, "cert-"+id+".der")
 	if err := os.WriteFile(der, cert.Raw, 0o644); err != nil {
@@ -204,7 +204,7 @@ func (f *serveFixture) writeCert(t *testing.T, env *softhsm.Env, label, id strin
 }
 
 // runTool runs a token tool against env's configuration.
-func runTool(t *testing.T, env *softhsm.Env, name string, args ...string) {
+func runTool(t testing.TB, env *softhsm.Env, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), softhsm.ConfEnvVar+"="+env.ConfPath)
@@ -215,16 +215,17 @@ func runTool(t *testing.T, env *softhsm.Env, name string, args ...string) {
 
 // kysoServer is one running `kyso serve` process and its files.
 type kysoServer struct {
-	name       string
-	url        string // ws://127.0.0.1:PORT/v1
-	hostPort   string // 127.0.0.1:PORT
-	state      string // every file the server writes lives here
-	configPath string
-	policyPath string
-	auditDir   string
-	secretPath string
-	logPath    string // stderr, --log debug
-	stdoutPath string
+	name        string
+	url         string // ws://127.0.0.1:PORT/v1
+	hostPort    string // 127.0.0.1:PORT
+	state       string // every file the server writes lives here
+	configPath  string
+	policyPath  string
+	auditDir    string
+	secretPath  string
+	logPath     string // stderr, --log debug
+	stdoutPath  string
+	dialogsPath string // the scripted prompter's record of the dialogs shown
 
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -241,13 +242,39 @@ type serveScript struct {
 	PINs           []string        `json:"pins,omitempty"`
 	PIN            string          `json:"pin,omitempty"`
 	Delay          agent.Duration  `json:"delay,omitempty"`
+	RecordTo       string          `json:"recordTo,omitempty"`
+}
+
+// dialogRecord is one line of the scripted prompter's record
+// (agent.ScriptedRecord, -tags kysotest only, like serveScript).
+type dialogRecord struct {
+	Kind      string `json:"kind"`
+	Caller    string `json:"caller"`
+	Action    string `json:"action"`
+	Documents []struct {
+		Name   string `json:"name"`
+		Pages  int    `json:"pages"`
+		Size   int64  `json:"size"`
+		SHA256 string `json:"sha256"`
+	} `json:"documents"`
+	Profile     string `json:"profile"`
+	Digest      string `json:"digest"`
+	Certificate string `json:"certificate"`
+	PINNeeded   bool   `json:"pinNeeded"`
+	RetriesLeft int    `json:"retriesLeft"`
 }
 
 // serverSpec configures startServer.
 type serverSpec struct {
 	name   string
 	policy agent.Policy // schema and tsa are filled in
-	script serveScript
+	script serveScript  // recordTo is filled in
+	// logLevel is --log; empty means debug. Benchmarks log at info, as a
+	// deployment does.
+	logLevel string
+	// noDialogRecord leaves the dialogs unrecorded (benchmarks: a file
+	// append per dialog is not the agent's cost).
+	noDialogRecord bool
 }
 
 var wsURLRe = regexp.MustCompile(`ws://127\.0\.0\.1:([0-9]+)/v1`)
@@ -278,7 +305,7 @@ func (w *urlWriter) Write(p []byte) (int, error) {
 // startServer starts `kyso serve --port 0` with a policy and a dialog
 // script, waits until it listens, and stops it (SIGTERM) when the test
 // ends, checking that it shut down cleanly.
-func (f *serveFixture) startServer(t *testing.T, spec serverSpec) *kysoServer {
+func (f *serveFixture) startServer(t testing.TB, spec serverSpec) *kysoServer {
 	t.Helper()
 	base := filepath.Join(t.TempDir(), spec.name)
 	s := &kysoServer{name: spec.name, state: filepath.Join(base, "state"), exited: make(chan struct{})}
@@ -294,13 +321,22 @@ func (f *serveFixture) startServer(t *testing.T, spec serverSpec) *kysoServer {
 	s.secretPath = filepath.Join(s.state, "client-secret")
 	s.logPath = filepath.Join(s.state, "kyso.log")
 	s.stdoutPath = filepath.Join(s.state, "stdout.txt")
+	s.dialogsPath = filepath.Join(s.state, "dialogs.jsonl")
 
 	policy := spec.policy
 	policy.Schema = agent.PolicySchema
 	policy.TSA = f.tsa.URL
 	writeJSON(t, s.policyPath, policy)
 	scriptPath := filepath.Join(inputs, "script.json")
-	writeJSON(t, scriptPath, spec.script)
+	script := spec.script
+	if !spec.noDialogRecord {
+		script.RecordTo = s.dialogsPath
+	}
+	writeJSON(t, scriptPath, script)
+	logLevel := spec.logLevel
+	if logLevel == "" {
+		logLevel = "debug"
+	}
 
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
@@ -313,7 +349,7 @@ func (f *serveFixture) startServer(t *testing.T, spec serverSpec) *kysoServer {
 	uw := &urlWriter{f: outFile, found: make(chan string, 1)}
 	s.cmd = exec.Command(f.bin, "serve", "--port", "0", "--no-discover", "--module", f.module,
 		"--config", s.configPath, "--policy", s.policyPath, "--audit-dir", s.auditDir, "--secret", s.secretPath,
-		"--trust", f.rootPEM, "--scripted-prompter", scriptPath, "--log", "debug")
+		"--trust", f.rootPEM, "--scripted-prompter", scriptPath, "--log", logLevel)
 	home := filepath.Join(s.state, "home")
 	s.cmd.Env = append(os.Environ(),
 		softhsm.ConfEnvVar+"="+f.conf,
@@ -346,7 +382,7 @@ func (f *serveFixture) startServer(t *testing.T, spec serverSpec) *kysoServer {
 	return s
 }
 
-func writeJSON(t *testing.T, path string, v any) {
+func writeJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -360,7 +396,7 @@ func writeJSON(t *testing.T, path string, v any) {
 // stop ends the server with SIGTERM, as a service manager would, and
 // checks it exited cleanly (and, in a race build, without a race report).
 // A server the test killed is only waited for.
-func (s *kysoServer) stop(t *testing.T) {
+func (s *kysoServer) stop(t testing.TB) {
 	t.Helper()
 	select {
 	case <-s.exited:
@@ -384,6 +420,44 @@ func (s *kysoServer) stop(t *testing.T) {
 	if log := s.log(t); strings.Contains(log, "DATA RACE") {
 		t.Errorf("kyso serve (%s) reported a data race:\n%s", s.name, log)
 	}
+}
+
+// dialogs reads the dialogs the server's scripted prompter showed, in
+// order; none shown yet is an empty list.
+func (s *kysoServer) dialogs(t testing.TB) []dialogRecord {
+	t.Helper()
+	data, err := os.ReadFile(s.dialogsPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []dialogRecord
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r dialogRecord
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("dialog record %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// signDialogs are the signing dialogs among dialogs.
+func signDialogs(ds []dialogRecord) []dialogRecord {
+	var out []dialogRecord
+	for _, d := range ds {
+		if d.Kind == "sign" {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // kill9 ends the server with SIGKILL and waits for it.
@@ -806,6 +880,17 @@ func TestServe(t *testing.T) {
 		if ok != n {
 			t.Errorf("%d audit records of batch signatures, want %d", ok, n)
 		}
+		// One dialog for the whole batch, listing every document, with
+		// the PIN field.
+		signs := signDialogs(batch.dialogs(t))
+		if len(signs) != 1 {
+			t.Fatalf("the batch showed %d signing dialogs, want 1: %+v", len(signs), signs)
+		}
+		if d := signs[0]; d.Action != "signPdfs" || d.Caller != qlvbOrigin || !d.PINNeeded || len(d.Documents) != n ||
+			d.Documents[n-1].Name != docs[n-1].Name || d.Documents[0].SHA256 != sha256Hex(f.letter) ||
+			d.Documents[0].Size != int64(len(f.letter)) || d.Documents[0].Pages < 1 || d.Certificate != string(f.org) {
+			t.Errorf("the batch dialog: %+v", d)
+		}
 		// The script had one PIN: the batch took it in one dialog. The
 		// next signature's dialog gets an empty PIN and fails.
 		a = c.call("signPdf", map[string]any{"options": signOpts("certificate", f.org)}, []wsDoc{{Name: "sau.pdf", Data: f.letter}})
@@ -832,6 +917,10 @@ func TestServe(t *testing.T) {
 		if len(recs) != 1 || recs[0].Result != "PIN_INCORRECT" || recs[0].Document != "to-trinh.pdf" {
 			t.Fatalf("audit after the wrong PIN: %+v, want one PIN_INCORRECT record", recs)
 		}
+		// The PIN was asked once: the agent did not ask again on its own.
+		if signs := signDialogs(wrongpin.dialogs(t)); len(signs) != 1 || !signs[0].PINNeeded || signs[0].Documents[0].Name != "to-trinh.pdf" {
+			t.Fatalf("signing dialogs after the wrong PIN: %+v, want one asking for the PIN", signs)
+		}
 		// Had the agent asked again, it would have taken the right PIN
 		// from the script and signed; the next request gets it instead,
 		// and the token still works.
@@ -840,6 +929,9 @@ func TestServe(t *testing.T) {
 		recs = findAudit(wrongpin.audit(t), qlvbOrigin, "signPdf", sha256Hex(f.letter), "")
 		if len(recs) != 2 || recs[1].Result != "ok" {
 			t.Errorf("audit after the right PIN: %+v", recs)
+		}
+		if signs := signDialogs(wrongpin.dialogs(t)); len(signs) != 2 || !signs[1].PINNeeded {
+			t.Errorf("signing dialogs after the right PIN: %+v", signs)
 		}
 	})
 
