@@ -39,11 +39,18 @@ type AuditOptions struct {
 	// Clock names the time of records without one and of rotations
 	// (default time.Now).
 	Clock func() time.Time
+	// SyncDelay, when positive, groups fsyncs: a record is written (one
+	// write(2), so it survives the agent being killed) before Record
+	// returns, and made durable against power loss within SyncDelay,
+	// together with the records that came meanwhile. Zero fsyncs every
+	// record before Record returns.
+	SyncDelay time.Duration
 }
 
 // AuditLog appends AuditRecords as JSON lines to dir/audit.jsonl. Each
 // record is one write(2) of one complete line on a file opened O_APPEND,
-// followed by fsync, so a crash loses at most the record being written
+// followed by fsync (at once, or grouped: AuditOptions.SyncDelay), so a
+// crash loses at most the record being written
 // and leaves at most a torn last line, which ReadAudit skips. One process
 // (the agent) writes a folder; AuditLog is safe for concurrent use within
 // it.
@@ -55,6 +62,10 @@ type AuditLog struct {
 	f      *os.File
 	size   int64
 	closed bool
+	// dirty: written since the last fsync; syncing: a delayed fsync is
+	// scheduled (SyncDelay > 0).
+	dirty, syncing bool
+	timer          *time.Timer
 }
 
 // OpenAuditLog opens (creating as needed, folder 0700, file 0600) the
@@ -153,15 +164,48 @@ func (l *AuditLog) Record(r AuditRecord) error {
 	if err != nil {
 		return fmt.Errorf("agent: audit log: write: %w", err)
 	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("agent: audit log: sync: %w", err)
+	if l.opts.SyncDelay <= 0 {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("agent: audit log: sync: %w", err)
+		}
+		return nil
+	}
+	l.dirty = true
+	if !l.syncing {
+		l.syncing = true
+		l.timer = time.AfterFunc(l.opts.SyncDelay, l.flush)
 	}
 	return nil
+}
+
+// flush is the delayed fsync. It runs outside the lock so that records
+// keep being written meanwhile; rotate and Close sync before closing the
+// file, so a sync that loses the race to them has nothing left to do.
+func (l *AuditLog) flush() {
+	l.mu.Lock()
+	f := l.f
+	l.syncing, l.dirty = false, false
+	l.mu.Unlock()
+	if f == nil {
+		return
+	}
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		// Nothing to return it to; the next record schedules another try.
+		l.mu.Lock()
+		l.dirty = true
+		l.mu.Unlock()
+	}
 }
 
 // rotate renames the current file aside, opens a fresh one and removes
 // the oldest rotated files beyond Keep. l.mu held.
 func (l *AuditLog) rotate() error {
+	if l.dirty {
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("agent: audit log: sync for rotation: %w", err)
+		}
+		l.dirty = false
+	}
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("agent: audit log: close for rotation: %w", err)
 	}
@@ -207,8 +251,18 @@ func (l *AuditLog) Close() error {
 		return nil
 	}
 	l.closed = true
+	if l.timer != nil {
+		l.timer.Stop()
+	}
 	if l.f == nil {
 		return nil
+	}
+	if l.dirty {
+		if err := l.f.Sync(); err != nil {
+			l.f.Close()
+			return fmt.Errorf("agent: audit log: sync: %w", err)
+		}
+		l.dirty = false
 	}
 	if err := l.f.Close(); err != nil {
 		return fmt.Errorf("agent: audit log: %w", err)

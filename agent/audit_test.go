@@ -237,3 +237,35 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("SortedCounts = %v", sorted)
 	}
 }
+
+// TestAuditGroupedSync: with SyncDelay a record is in the file as soon as
+// Record returns (what survives the agent being killed), and Close leaves
+// nothing unsynced behind.
+func TestAuditGroupedSync(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenAuditLog(dir, AuditOptions{SyncDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := l.Record(AuditRecord{Caller: "local", Method: "signHash", SHA256: "aa", Result: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		recs, skipped, err := ReadAudit(dir)
+		if err != nil || skipped != 0 || len(recs) != i+1 {
+			t.Fatalf("after record %d: %d records, %d skipped, %v", i+1, len(recs), skipped, err)
+		}
+	}
+	l.mu.Lock()
+	dirty := l.dirty
+	l.mu.Unlock()
+	if !dirty {
+		t.Error("the records are marked synced although the delayed sync has not run")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l.dirty {
+		t.Error("Close left records unsynced")
+	}
+}

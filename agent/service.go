@@ -102,6 +102,9 @@ const relockTimeout = 30 * time.Second
 // Agent is the signing agent: it implements Service over a KeyStore, asks
 // the user through a Prompter and records to an Auditor.
 type Agent struct {
+	// verifiedKeys holds "tokenID/handle" of key and certificate pairs that
+	// produced a signature the certificate's key verified.
+	verifiedKeys  sync.Map
 	keys          KeyStore
 	gate          Gate
 	prompter      Prompter

@@ -34,6 +34,14 @@ type Options struct {
 	// baseline signatures must not have one (the time is the signature
 	// dictionary's /M), so set it only for plain CAdES.
 	SigningTime time.Time
+	// KeyVerified skips checking the new signature value with the
+	// certificate's public key. Sign checks it by default: a token whose key
+	// does not belong to the certificate, or a faulty one, would otherwise
+	// yield a signature no verifier accepts. A caller that has already seen
+	// this key and certificate produce a valid signature (an agent signing
+	// many digests in one token session) may skip the cost, ≈0.1 ms for
+	// ECDSA P-256.
+	KeyVerified bool
 }
 
 // ContextSigner is the optional interface of signers that can abandon a
@@ -151,8 +159,10 @@ func Sign(ctx context.Context, s crypto.Signer, cert *x509.Certificate, digest [
 	if _, ok := cert.PublicKey.(*rsa.PublicKey); ok {
 		alg = sigAlg{kind: kindRSA, hash: p.hash, pss: p.pss, salt: p.hash.Size()}
 	}
-	if err := verifyDigest(cert.PublicKey, alg, sum, sig); err != nil {
-		return nil, fmt.Errorf("cms: sign: the new signature does not verify with the certificate's key: %w", err)
+	if !opts.KeyVerified {
+		if err := verifyDigest(cert.PublicKey, alg, sum, sig); err != nil {
+			return nil, fmt.Errorf("cms: sign: the new signature does not verify with the certificate's key: %w", err)
+		}
 	}
 	if len(sig) > p.maxSig {
 		// MaxSize promises an upper bound; a signer that returns more

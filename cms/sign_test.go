@@ -293,6 +293,19 @@ func TestSignRejectsWrongSignature(t *testing.T) {
 	if !errors.Is(err, cms.ErrInvalidSignature) {
 		t.Errorf("error %v, want ErrInvalidSignature", err)
 	}
+	// KeyVerified is the caller's word that the pair was checked before:
+	// the check is skipped, and the bad signature is the caller's problem.
+	der, err := cms.Sign(testContext(t), badSigner{key, other}, cert, digestOf(crypto.SHA256, nil), cms.Options{KeyVerified: true})
+	if err != nil {
+		t.Fatalf("with KeyVerified: %v", err)
+	}
+	sd, err := cms.Parse(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd.Signers[0].VerifySignature() == nil {
+		t.Error("the mismatched key's signature verifies")
+	}
 }
 
 func TestMaxSize(t *testing.T) {
