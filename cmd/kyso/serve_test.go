@@ -275,6 +275,10 @@ type serverSpec struct {
 	// noDialogRecord leaves the dialogs unrecorded (benchmarks: a file
 	// append per dialog is not the agent's cost).
 	noDialogRecord bool
+	// module replaces the fixture's SoftHSM module (the fault-injecting
+	// module in front of it), with env added to the server's environment.
+	module string
+	env    []string
 }
 
 var wsURLRe = regexp.MustCompile(`ws://127\.0\.0\.1:([0-9]+)/v1`)
@@ -347,7 +351,11 @@ func (f *serveFixture) startServer(t testing.TB, spec serverSpec) *kysoServer {
 		t.Fatal(err)
 	}
 	uw := &urlWriter{f: outFile, found: make(chan string, 1)}
-	s.cmd = exec.Command(f.bin, "serve", "--port", "0", "--no-discover", "--module", f.module,
+	module := f.module
+	if spec.module != "" {
+		module = spec.module
+	}
+	s.cmd = exec.Command(f.bin, "serve", "--port", "0", "--no-discover", "--module", module,
 		"--config", s.configPath, "--policy", s.policyPath, "--audit-dir", s.auditDir, "--secret", s.secretPath,
 		"--trust", f.rootPEM, "--scripted-prompter", scriptPath, "--log", logLevel)
 	home := filepath.Join(s.state, "home")
@@ -355,6 +363,7 @@ func (f *serveFixture) startServer(t testing.TB, spec serverSpec) *kysoServer {
 		softhsm.ConfEnvVar+"="+f.conf,
 		"HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), // no templates of the real user
 		"KYSO_LANG=en", "KYSO_PIN=")
+	s.cmd.Env = append(s.cmd.Env, spec.env...)
 	s.cmd.Stdout = uw
 	s.cmd.Stderr = logFile
 	if err := s.cmd.Start(); err != nil {
