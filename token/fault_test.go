@@ -419,3 +419,31 @@ func waitForCallOrDone(t *testing.T, fn string, n int, done <-chan error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestListingRightAfterStartWaitsForTheFirstScan: an agent starts its
+// event watcher (whose first scan reads every token) and a page asks for
+// the certificates at the same moment. The listing must wait for that scan
+// rather than answer from the half-filled state (seen as NO_CERTIFICATE
+// right after `kyso serve` started).
+func TestListingRightAfterStartWaitsForTheFirstScan(t *testing.T) {
+	for i := 0; i < 30; i++ {
+		m := NewManager(Options{Modules: []string{fx.softhsm}})
+		ctx, cancel := context.WithCancel(testContext(t))
+		// The agent's event hub starts watching on its own goroutine, while
+		// requests come in.
+		go m.Watch(ctx)
+		// Give the watcher's goroutine a varying head start, so that some
+		// attempts find its scan running (the scan itself takes
+		// milliseconds); the assertion does not depend on the timing.
+		time.Sleep(time.Duration(i%6) * 300 * time.Microsecond)
+		certs, err := m.Certificates(ctx)
+		cancel()
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(certs) == 0 {
+			t.Fatalf("attempt %d: no certificates listed while the watcher's first scan was running", i+1)
+		}
+	}
+}

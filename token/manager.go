@@ -219,13 +219,19 @@ func (m *Manager) rescanAll(ctx context.Context, wait bool) {
 }
 
 // rescan compares the tokens present in mod's slots with the known ones and
-// returns the resulting events. With wait false it returns at once when
-// another rescan of the module is running (its result will do).
+// returns the resulting events. With wait false, when another rescan of the
+// module is running, it waits for that one to finish instead of scanning
+// again: its result will do. Returning before it finished would answer
+// from a state the scan is still filling in (no certificates yet, right
+// after the agent starts and its event watcher scans first).
 func (m *Manager) rescan(mod *module, wait bool) []Event {
 	mu := m.scanMu[mod]
 	if wait {
 		mu.Lock()
 	} else if !mu.TryLock() {
+		mu.Lock()
+		//lint:ignore SA2001 waiting for the running scan is the point
+		mu.Unlock()
 		return nil
 	}
 	defer mu.Unlock()
