@@ -66,6 +66,12 @@ func runServe(c *cli, args []string) int {
 	return exitOK
 }
 
+// auditSyncDelay groups the audit log's fsyncs: every record is written
+// before its signature is handed out (so it survives the agent being
+// killed), and reaches the disk within this delay even if the power fails.
+// An fsync per record cost 0.2–0.3 ms of every request.
+const auditSyncDelay = 20 * time.Millisecond
+
 func defaultAuditDir() string {
 	dir, err := os.UserConfigDir()
 	if err != nil {
@@ -114,7 +120,7 @@ func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
 		return err
 	}
 	gate := agent.NewOriginGate(settings, user, sf.config, prompter, nil, logger)
-	audit, err := agent.OpenAuditLog(sf.auditDir, agent.AuditOptions{})
+	audit, err := agent.OpenAuditLog(sf.auditDir, agent.AuditOptions{SyncDelay: auditSyncDelay})
 	if err != nil {
 		return err
 	}
