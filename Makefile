@@ -5,7 +5,7 @@ STATICCHECK_VERSION := v0.8.2
 # Where `make demo` keeps its development token and test PKI between runs.
 KYSO_DEV_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/kyso/dev
 
-.PHONY: all build test test-go fuzz cross lint bench demo deps clean
+.PHONY: all build test test-go fuzz cross lint bench demo deps js-deps js-size clean
 
 all: build
 
@@ -15,10 +15,19 @@ build:
 # Installs missing system packages (softhsm2, opensc, poppler-utils, qpdf,
 # libnss3-tools, gcc, mingw-w64), then runs every test with the race
 # detector and cross-builds the Windows binary.
-test: deps test-go fuzz cross
+test: deps js-deps test-go fuzz cross js-size
 
 deps:
 	@scripts/install-deps.sh test
+
+# The JavaScript SDK's pinned dev packages (package-lock.json): the Go tests
+# run its Node tests against a real agent.
+js-deps:
+	cd js-sdk && npm ci --no-audit --no-fund
+
+# The browser bundle's size, minified and gzipped (budget 12 KB).
+js-size:
+	cd js-sdk && npm run size
 
 # Screenshots of the agent's dialogs (taken under Xvfb) land in artifacts/.
 test-go:
@@ -71,4 +80,4 @@ demo:
 	$(GO) run ./cmd/kyso demo --dir "$(KYSO_DEV_DIR)" --sample testdata/sample/quyet-dinh-chua-so.pdf --serve
 
 clean:
-	rm -rf bin dist
+	rm -rf bin dist js-sdk/dist

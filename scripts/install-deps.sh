@@ -29,6 +29,9 @@ declare -A need=(
   [xdotool]=xdotool
   [zenity]=zenity
   [xwd]=x11-apps
+  # The JavaScript SDK: built with esbuild and tested with Node's runner.
+  [node]=nodejs
+  [npm]=npm
 )
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers
