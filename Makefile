@@ -73,10 +73,15 @@ bench: deps
 		$(GO) test -run '^$$' -bench '^BenchmarkServe' -benchtime 1x -count=1 -timeout 10m ./cmd/kyso/; \
 	fi
 
-# Creates (or reuses) the development token with test certificates and lists
-# it. Without root to install SoftHSM it falls back to a PKCS#12 key store.
+# Creates (or reuses) the development token with test certificates, signs
+# the sample, then runs the agent and the demo DMS (two agencies on
+# 127.0.0.1:19580 and :19581). Without root to install SoftHSM it falls back
+# to a PKCS#12 key store (command-line signing only).
 demo:
 	@scripts/install-deps.sh demo || echo "kyso: SoftHSM could not be installed; the demo uses a PKCS#12 key store instead." >&2
+	@if command -v npm >/dev/null 2>&1; then \
+		(cd js-sdk && npm ci --no-audit --no-fund --silent && npm run --silent build); \
+	else echo "kyso: npm not found: the demo pages will say the SDK is missing" >&2; fi
 	$(GO) run ./cmd/kyso demo --dir "$(KYSO_DEV_DIR)" --sample testdata/sample/quyet-dinh-chua-so.pdf --serve
 
 clean:

@@ -36,7 +36,7 @@ declare -A need=(
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers
   # the rest when even that cannot be installed.
-  need=([softhsm2-util]=softhsm2 [pkcs11-tool]=opensc)
+  need=([softhsm2-util]=softhsm2 [pkcs11-tool]=opensc [node]=nodejs [npm]=npm)
 fi
 
 missing=()

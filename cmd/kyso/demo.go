@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/bridge"
+	"github.com/kyso-vn/kyso/internal/demodms"
 	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/pades"
@@ -72,14 +74,14 @@ func runDemo(c *cli, args []string) int {
 	if !*serve {
 		return exitOK
 	}
-	return c.demoServe(d)
+	return c.demoServe(d, *sample)
 }
 
 // demoServe runs the agent on the development token, with its own
 // configuration, audit log and secret in the demo folder, trusting the
 // demo's test root for verification. Sites are approved in the agent's
 // dialog as they would be on a user's machine.
-func (c *cli) demoServe(d *devpki.Demo) int {
+func (c *cli) demoServe(d *devpki.Demo, sample string) int {
 	if d.Mode != devpki.ModeSoftHSM {
 		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("demo.serve.p12"))
 		return exitOK
@@ -95,14 +97,27 @@ func (c *cli) demoServe(d *devpki.Demo) int {
 		trust:      stringList(d.CAFiles),
 		logLevel:   "info",
 	}
-	if _, err := os.Stat(sf.policy); os.IsNotExist(err) {
-		if err := os.WriteFile(sf.policy, []byte(`{"schema":"kyso.policy/v1","userMayApprove":true}`+"\n"), 0o644); err != nil {
-			fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
-			return exitFailure
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	dms, err := c.startDemoDMS(ctx, sample)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+		return exitFailure
+	}
+	defer dms.Close()
+	// The demo's own policy, rewritten every run: the two agencies' pages
+	// may call the agent without an approval dialog, like a DMS IT has
+	// configured; other sites still get the dialog.
+	policy := agent.Policy{Schema: agent.PolicySchema, AllowedOrigins: dms.Origins()}
+	data, err := json.MarshalIndent(policy, "", "  ")
+	if err == nil {
+		err = os.WriteFile(sf.policy, append(data, '\n'), 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("demo.dms", strings.Join(dms.URLs(), "  ")))
 	if err := sf.serve(ctx, c); err != nil {
 		fmt.Fprintln(c.stderr, "kyso: "+c.describe(err))
 		return exitCodeFor(err)
@@ -247,3 +262,49 @@ func defaultDevDir() string {
 	}
 	return filepath.Join(base, "kyso", "dev")
 }
+
+// startDemoDMS starts the demo document-management system: two agencies
+// on two origins, seeded with the sample, serving the SDK built in js-sdk/
+// (make demo builds it; the pages say so when it is missing).
+func (c *cli) startDemoDMS(ctx context.Context, sample string) (*demodms.Server, error) {
+	samples := map[string][]byte{}
+	if sample != "" {
+		data, err := os.ReadFile(sample)
+		if err != nil {
+			return nil, err
+		}
+		samples[filepath.Base(sample)] = data
+	}
+	sig, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
+	if err != nil {
+		return nil, err
+	}
+	seal, err := testimages.EncodePNG(testimages.Seal(480), 300, testimages.PNGOptions{})
+	if err != nil {
+		return nil, err
+	}
+	sdk, err := filepath.Abs(filepath.Join("js-sdk", "dist", "kyso.iife.js"))
+	if err != nil {
+		return nil, err
+	}
+	dms, err := demodms.New(demodms.Config{
+		Agencies: []demodms.Agency{
+			{ID: "ubnd", Name: "UBND tỉnh Bình Phước", Port: demoDMSPort},
+			{ID: "snv", Name: "Sở Nội vụ tỉnh Bình Phước", Port: demoDMSPort + 1},
+		},
+		SDKPath:        sdk,
+		Samples:        samples,
+		SignatureImage: sig,
+		SealImage:      seal,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := dms.Start(ctx); err != nil {
+		return nil, err
+	}
+	return dms, nil
+}
+
+// demoDMSPort is the first demo agency's port; the second uses the next.
+const demoDMSPort = 19580

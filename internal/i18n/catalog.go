@@ -254,4 +254,5 @@ var catalog = map[string]msg{
 	"serve.nodisplay":           {"Không có màn hình để hiện hộp thoại: kyso sẽ hỏi trên terminal này.", "No display for dialogs: kyso will ask on this terminal."},
 	"demo.serve.p12":            {"Tác tử ký số cần token PKCS#11 (SoftHSM); với kho khóa PKCS#12 chỉ chạy được các lệnh ký trên dòng lệnh. Cài softhsm2 rồi chạy lại make demo.", "The signing agent needs a PKCS#11 token (SoftHSM); with PKCS#12 files only the command-line signing works. Install softhsm2 and run make demo again."},
 	"audit.none":                {"Chưa có bản ghi nào trong %s.", "No records in %s yet."},
+	"demo.dms":                  {"Mở trang hệ thống quản lý văn bản thử nghiệm trong trình duyệt: %s", "Open the demo document-management system in a browser: %s"},
 }
