@@ -32,6 +32,9 @@ declare -A need=(
   # The JavaScript SDK: built with esbuild and tested with Node's runner.
   [node]=nodejs
   [npm]=npm
+  # The demo DMS and the SDK run end to end in Debian's Chromium, driven by
+  # playwright-core (which never downloads a browser).
+  [chromium]=chromium
 )
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers

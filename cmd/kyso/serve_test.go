@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -279,6 +280,10 @@ type serverSpec struct {
 	// module in front of it), with env added to the server's environment.
 	module string
 	env    []string
+	// port is --port; 0 (the default) lets the server pick a free port.
+	// Browser tests use the SDK's fixed port (19571), which the demo
+	// pages' Content-Security-Policy names.
+	port int
 }
 
 var wsURLRe = regexp.MustCompile(`ws://127\.0\.0\.1:([0-9]+)/v1`)
@@ -355,7 +360,7 @@ func (f *serveFixture) startServer(t testing.TB, spec serverSpec) *kysoServer {
 	if spec.module != "" {
 		module = spec.module
 	}
-	s.cmd = exec.Command(f.bin, "serve", "--port", "0", "--no-discover", "--module", module,
+	s.cmd = exec.Command(f.bin, "serve", "--port", strconv.Itoa(spec.port), "--no-discover", "--module", module,
 		"--config", s.configPath, "--policy", s.policyPath, "--audit-dir", s.auditDir, "--secret", s.secretPath,
 		"--trust", f.rootPEM, "--scripted-prompter", scriptPath, "--log", logLevel)
 	home := filepath.Join(s.state, "home")

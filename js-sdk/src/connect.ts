@@ -63,7 +63,12 @@ export async function locate(o: Options, open: (port: number) => Promise<void>):
     } catch {
       state = await lna();
       if (state == "denied") throw err("LNA_DENIED");
-      if (state == "prompt") throw err("LNA_PROMPT_DISMISSED");
+      // A page served from loopback itself is never gated, so no prompt
+      // was shown: the failure is the agent's (refused origin, not
+      // running), which the loop below tells apart.
+      const host = g.location && g.location.hostname;
+      const local = host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+      if (state == "prompt" && !local) throw err("LNA_PROMPT_DISMISSED");
       // Granted: the request failed for another reason (no agent on that
       // port, or the origin is not approved yet: the WebSocket may ask).
     }

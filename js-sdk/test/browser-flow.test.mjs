@@ -100,6 +100,18 @@ test("with a gesture, the hello fetch raises the prompt; dismissed: LNA_PROMPT_D
   assert.equal(calls[0].init.targetAddressSpace, "loopback");
 });
 
+test("a page served from loopback is never gated: a refused origin is ORIGIN_NOT_ALLOWED, not a dismissed prompt", async () => {
+  // Chromium reports "prompt" to a loopback page, but shows no prompt for
+  // loopback-to-loopback requests; the hello fails on CORS (403).
+  state = "prompt";
+  g.location = { protocol: "http:", hostname: "127.0.0.1" };
+  answer = (url, init) => {
+    if (init.mode === "no-cors") return new Response(null, { status: 200 });
+    throw new TypeError("Failed to fetch");
+  };
+  await assert.rejects(connect(opts({ userGesture: true, ports: [deadPort] })), code("ORIGIN_NOT_ALLOWED"));
+});
+
 test("with a gesture, the user blocks: LNA_DENIED", async () => {
   state = "prompt";
   answer = () => {

@@ -294,7 +294,7 @@
       var org = [signer.organization, signer.organizationalUnit].filter(Boolean).join(", ");
       var ids = (signer.ids || []).map(function (i) { return i.type + ": " + i.value; }).join(", ");
       var cells = [
-        String(s.index + 1) + (s.type === "doc-timestamp" ? " (dấu thời gian văn bản)" : ""),
+        String(s.index) + (s.type === "doc-timestamp" ? " (dấu thời gian văn bản)" : ""),
         (signer.name || cert.name || "") + (signer.title ? " — " + signer.title : "") + (ids ? " (" + ids + ")" : ""),
         org || (signer.kind === "organisation" ? signer.name : ""),
         s.issuer || cert.issuer || "",
@@ -372,7 +372,7 @@
     var sigs = (rep && rep.signatures) || [];
     var broken = sigs.filter(function (s) { return !s.intact || s.verdict === "invalid"; });
     if (broken.length) {
-      throw localError("BROKEN_SIGNATURE", "Chữ ký thứ " + (broken[0].index + 1) + " không hợp lệ; không được ký tiếp lên văn bản này.");
+      throw localError("BROKEN_SIGNATURE", "Chữ ký thứ " + broken[0].index + " không hợp lệ; không được ký tiếp lên văn bản này.");
     }
     if (needSignature && !sigs.length) {
       throw localError("NO_APPROVAL", "Văn bản chưa có chữ ký phê duyệt của người có thẩm quyền; văn thư chỉ ký phát hành sau khi lãnh đạo đã ký.");
