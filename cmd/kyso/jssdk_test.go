@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,8 @@ func TestJSSDK(t *testing.T) {
 		"KYSO_CERT_PERSONAL="+string(f.personal),
 		"KYSO_CERT_ORG="+string(f.org),
 		"KYSO_SECRET="+s.secret(t),
+		// The organisation's seal (PNG, base64) for the VGCA facade's issued flow.
+		"KYSO_SEAL_PNG="+base64.StdEncoding.EncodeToString(f.sealPNG),
 		"NO_COLOR=1",
 	)
 	out, err := cmd.CombinedOutput()
