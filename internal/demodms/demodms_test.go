@@ -909,3 +909,14 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Errorf("B has %d documents", n)
 	}
 }
+
+func TestFrameAncestors(t *testing.T) {
+	s := start(t, func(c *Config) { c.FrameAncestors = []string{"http://127.0.0.1:1234"} })
+	r := get(t, strings.TrimSuffix(s.URLs()[0], "/")+"/approve")
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'self' http://127.0.0.1:1234;") {
+		t.Errorf("CSP %q", csp)
+	}
+	if _, err := New(Config{Agencies: testAgencies(), FrameAncestors: []string{"http://a; script-src *"}}); err == nil {
+		t.Error("a frame ancestor with a ';' accepted")
+	}
+}

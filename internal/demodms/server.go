@@ -59,6 +59,10 @@ type Config struct {
 	// to every response, so that browsers apply their local-network
 	// access rules to the demo's pages as to a public web site.
 	TreatAsPublic bool
+	// FrameAncestors are origins (besides the page's own) allowed to
+	// embed the pages in a frame: the browser test's host page of
+	// iframe delegation. Empty keeps frame-ancestors 'self'.
+	FrameAncestors []string
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 }
@@ -113,6 +117,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("demodms: port %d used by two agencies", a.Port)
 		}
 		ports[a.Port] = true
+	}
+	for _, o := range cfg.FrameAncestors {
+		if o == "" || strings.ContainsAny(o, " \t\r\n;,'") {
+			return nil, fmt.Errorf("demodms: frame ancestor %q is not an origin", o)
+		}
 	}
 	for name, data := range cfg.Samples {
 		if !isPDF(data) {

@@ -74,9 +74,13 @@ func (st *site) handler() http.Handler {
 // headers and logs.
 func (st *site) guard(next http.Handler) http.Handler {
 	port := strconv.Itoa(st.port)
+	csp := contentSecurityPolicy
+	if len(st.s.cfg.FrameAncestors) > 0 {
+		csp = strings.Replace(csp, "frame-ancestors 'self'", "frame-ancestors 'self' "+strings.Join(st.s.cfg.FrameAncestors, " "), 1)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		if st.s.cfg.TreatAsPublic {
 			h.Add("Content-Security-Policy", "treat-as-public-address")
 		}
