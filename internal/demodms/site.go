@@ -20,7 +20,7 @@ import (
 	"github.com/kyso-vn/kyso/token"
 )
 
-// Limits of the demo's uploads: a scanned document (W1) in colour at
+// Limits of the demo's uploads: a scanned paper document (W1) in colour at
 // 200 dpi runs to tens of megabytes; the agent takes up to 200 MiB.
 const (
 	maxUploadBytes     = 200<<20 + 1<<20
@@ -159,15 +159,15 @@ func (st *site) page(name string) http.HandlerFunc {
 func pageTitle(name string) string {
 	switch name {
 	case "approve":
-		return "W1 · Lãnh đạo ký phê duyệt"
+		return "Lãnh đạo ký phê duyệt"
 	case "issue":
-		return "W2 · Văn thư ký phát hành"
+		return "Văn thư ký phát hành"
 	case "appendix":
-		return "W3 · Ký phụ lục"
+		return "Ký phụ lục"
 	case "copy":
-		return "W4 · Ký bản sao điện tử (SAO Y)"
+		return "Ký bản sao điện tử (SAO Y)"
 	case "interagency":
-		return "W5 · Văn bản liên thông"
+		return "Văn bản liên thông (W5)"
 	case "verify":
 		return "Kiểm tra chữ ký số"
 	case "incumbent":
