@@ -11,6 +11,7 @@ import (
 	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/pades/internal/appearance"
 	"github.com/kyso-vn/kyso/pades/internal/pdf"
+	"github.com/kyso-vn/kyso/pades/internal/pdftext"
 )
 
 // Profile names the legal form of a signature under Nghị định 30/2020,
@@ -149,6 +150,15 @@ func (req ProfileRequest) Apply(in io.ReaderAt, size int64, opts *Options) error
 	page := req.Page
 	if page == 0 {
 		page = 1
+		if req.Profile == ProfileApproved && len(req.SignatureImage) > 0 && req.RectMM.IsZero() && req.Anchor == nil && req.SignerName != "" {
+			// Callers that cannot name a page (the incumbent plugin's API
+			// has no such field) still get the approval above the printed
+			// name: the signature block stands at the end of a document,
+			// so the last page that prints the name is the one.
+			if n := d.lastPageWith(req.SignerName, maxAnchorSearchPages); n > 0 {
+				page = n
+			}
+		}
 	}
 	opts.Field.Page = page
 	switch req.Profile {
@@ -475,3 +485,36 @@ func (d *document) pageOf(ref pdf.Ref) (int, *page, error) {
 const maxPagesScanned = 5000
 
 func mmToPoints(v float64) float64 { return appearance.MM(v) }
+
+// maxAnchorSearchPages bounds how many pages, from the last, are searched
+// for a signer's printed name: a signature block is on the last pages, and
+// a 500-page scan must not be text-extracted whole.
+const maxAnchorSearchPages = 20
+
+// lastPageWith returns the last page (1-based) among the final limit pages
+// whose text contains s, or 0 when none does or the pages cannot be read.
+func (d *document) lastPageWith(s string, limit int) int {
+	root, err := d.dict(d.catalog["Pages"])
+	if err != nil || root == nil {
+		return 0
+	}
+	count, ok := d.integer(root["Count"])
+	if !ok || count < 1 || count > maxPages {
+		return 0
+	}
+	for n := int(count); n >= 1 && n > int(count)-limit; n-- {
+		pg, err := d.page(n)
+		if err != nil {
+			return 0
+		}
+		res, err := d.dict(pg.inherited["Resources"])
+		if err != nil {
+			continue
+		}
+		spans, _ := pdftext.PageSpans(d.r, pg.dict, res)
+		if len(pdftext.Find(spans, s)) > 0 {
+			return n
+		}
+	}
+	return 0
+}

@@ -346,3 +346,32 @@ func changedBox(a, b image.Image) (x0, y0, x1, y1 float64, n int) {
 	px := 25.4 / renderDPI
 	return float64(minX) * px, float64(minY) * px, float64(maxX+1) * px, float64(maxY+1) * px, n
 }
+
+// TestApprovedFindsTheSignersPage: a caller that names no page (the
+// incumbent plugin's API has none) gets the approval above the printed
+// name wherever it is: the sample decision prints it on page 2.
+func TestApprovedFindsTheSignersPage(t *testing.T) {
+	sig, _ := profileImages(t)
+	in := sample(t, pdfcorpus.LetterName)
+	opts := baseOptions()
+	f, size := openFile(t, in)
+	req := ProfileRequest{Profile: ProfileApproved, Signer: KindPersonal, SignerName: "Nguyễn Văn Ánh", SignatureImage: sig}
+	if err := req.Apply(f, size, &opts); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Field.Page != 2 {
+		t.Fatalf("the approval goes to page %d, want 2 where the name is printed", opts.Field.Page)
+	}
+	out := signProfile(t, in, fx.personal, req)
+	validate(t, pdfcheck.NewNSSDB(t, fx.pki.Root.Cert), in, out, 1)
+
+	// A name printed nowhere keeps page 1, and says so.
+	req.SignerName = "Không Có Tên Này"
+	opts = baseOptions()
+	if err := req.Apply(f, size, &opts); err != nil {
+		t.Fatal(err)
+	}
+	if opts.Field.Page != 1 {
+		t.Errorf("page %d for a name printed nowhere", opts.Field.Page)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +49,10 @@ const chromiumPath = "/usr/bin/chromium"
 // Its other parts (subtests sharing the agent): W5 (w5.mjs) across two
 // agencies, two origins: A approves, issues and forwards, B verifies the
 // incoming document and receives it (three signatures, the income audited
-// for B's origin); LNA (lna.mjs): a page served as public
+// for B's origin); Incumbent (incumbent.mjs): the page written against
+// the incumbent plugin's API approves then issues a document with no
+// images of its own, the agent's templates file (policy) giving the
+// signature and the seal; LNA (lna.mjs): a page served as public
 // (treat-as-public-address) fails with LNA_DENIED while the permission is
 // not granted or denied, and signs once it is granted; iframe
 // (iframe.mjs): that page framed by a public page of another origin fails
@@ -60,7 +64,8 @@ const chromiumPath = "/usr/bin/chromium"
 // missing: `apt-get install chromium nodejs npm` and `npm ci` in js-sdk
 // install them (make test does). With KYSO_UPDATE_SCREENSHOTS=1 it
 // writes the pages' screenshots to docs/screenshots/ (demo-approve.png,
-// demo-issue.png); otherwise to a temporary folder.
+// demo-issue.png, demo-incumbent.png); otherwise W1W2's go to a temporary
+// folder and Incumbent takes none.
 func TestBrowserDemoW2(t *testing.T) {
 	sdk, err := filepath.Abs("../../js-sdk")
 	if err != nil {
@@ -144,6 +149,10 @@ func TestBrowserDemoW2(t *testing.T) {
 	pubApprove = public + "/approve"
 	t.Logf("demo DMS: %v; refused: %s; public: %s; host page: %s", dms.URLs(), denied, public, host.URL)
 
+	// The signers' images, as an agency's IT configures them: pages
+	// written against the incumbent plugin send none.
+	templates := writeBrowserTemplates(t, f)
+
 	no := false
 	s := f.startServer(t, serverSpec{
 		name: "browser",
@@ -152,6 +161,7 @@ func TestBrowserDemoW2(t *testing.T) {
 			AllowedOrigins: append(slices.Clone(origins), public),
 			UserMayApprove: &no, // any other origin is refused without a dialog
 			DefaultLevel:   "B-T",
+			Templates:      templates,
 		},
 		script: serveScript{PIN: servePIN},
 	})
@@ -311,6 +321,99 @@ func TestBrowserDemoW2(t *testing.T) {
 			}
 		}
 		newDialogs(t, 3)
+	})
+
+	// The page written against the incumbent plugin (vgca_sign_approved,
+	// vgca_sign_issued through vgcaplugin-compat.js): no images, no
+	// certificate from the page, the agent's templates give both.
+	sub("Incumbent", func(t *testing.T) {
+		const name = "quyet-dinh-vgca.pdf"
+		const number = "15/QĐ-UBND"
+		uploadToDMS(t, origins[0], name, f.template)
+		docID := dmsDocID(t, origins[0], name)
+		out := t.TempDir()
+		shots := ""
+		if os.Getenv("KYSO_UPDATE_SCREENSHOTS") == "1" {
+			var err error
+			if shots, err = filepath.Abs("../../docs/screenshots"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		node(t, "incumbent.mjs",
+			"KYSO_DMS_URL="+origins[0],
+			"KYSO_DOC_ID="+docID,
+			"KYSO_DOC_NUMBER="+number,
+			"KYSO_OUT_DIR="+out,
+			"KYSO_SCREENSHOTS="+shots,
+		)
+		var res struct {
+			Approved, Issued struct{ Text, Status string }
+		}
+		if data, err := os.ReadFile(filepath.Join(out, "incumbent.json")); err != nil {
+			t.Fatal(err)
+		} else if err := json.Unmarshal(data, &res); err != nil {
+			t.Fatal(err)
+		}
+		// The replies have the incumbent's shape.
+		checkReply := func(what, text, number string) {
+			t.Helper()
+			var r map[string]any
+			if err := json.Unmarshal([]byte(text), &r); err != nil {
+				t.Errorf("%s: #reply is not JSON (%v): %q", what, err, text)
+				return
+			}
+			if st, ok := r["Status"].(float64); !ok || st != 0 {
+				t.Errorf("%s: Status %v, want 0: %s", what, r["Status"], text)
+			}
+			if r["FileName"] != name {
+				t.Errorf("%s: FileName %v, want %s", what, r["FileName"], name)
+			}
+			if fs, ok := r["FileServer"].(string); !ok || fs == "" {
+				t.Errorf("%s: FileServer %v, want the upload handler's answer", what, r["FileServer"])
+			}
+			if number != "" && r["DocumentNumber"] != number {
+				t.Errorf("%s: DocumentNumber %v, want %s", what, r["DocumentNumber"], number)
+			}
+			if d, _ := r["DocumentDate"].(string); !dateRe.MatchString(d) {
+				t.Errorf("%s: DocumentDate %q, want YYYY-MM-DD", what, d)
+			}
+		}
+		checkReply("vgca_sign_approved", res.Approved.Text, "")
+		checkReply("vgca_sign_issued", res.Issued.Text, number)
+
+		// The stored document: approved then issued, both valid.
+		resp, err := http.Get(origins[0] + "/files/" + docID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pdf, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /files/%s: %s %v", docID, resp.Status, err)
+		}
+		f.checkPdfsig(t, name, pdf, 2)
+		checkIntact(t, name, pdf, 2)
+		if text := pdfText(t, pdf); !strings.Contains(text, number) {
+			t.Errorf("the issued PDF's first page does not show the number %s:\n%s", number, text)
+		}
+
+		want := map[string]string{"approved": string(f.personal), "issued": string(f.org)}
+		got := map[string]int{}
+		for _, r := range s.audit(t) {
+			if r.Document != name {
+				continue
+			}
+			got[r.Profile]++
+			if c, ok := want[r.Profile]; !ok || r.Caller != origins[0] || r.Method != "signPdf" || r.Result != "ok" || r.Certificate != c {
+				t.Errorf("audit record %+v, want signPdf ok by %s with %s", r, origins[0], c)
+			}
+		}
+		for p := range want {
+			if got[p] != 1 {
+				t.Errorf("%d audit records of %s %q, want 1", got[p], name, p)
+			}
+		}
+		newDialogs(t, 2)
 	})
 
 	// Local Network Access on a public page: not granted, denied, granted.
@@ -504,4 +607,61 @@ func startBrowserDMS(t *testing.T, cfg demodms.Config) *demodms.Server {
 		dms.Close()
 	})
 	return dms
+}
+
+// dateRe is the incumbent's DocumentDate (YYYY-MM-DD).
+var dateRe = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+
+// writeBrowserTemplates writes a kyso.templates/v1 file giving the
+// fixture's personal certificate the signature image and its organisation
+// certificate the seal (40 mm), and returns its path.
+func writeBrowserTemplates(t *testing.T, f *serveFixture) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range map[string][]byte{"chu-ky.png": f.sigPNG, "con-dau.png": f.sealPNG} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "templates.json")
+	writeJSON(t, path, map[string]any{
+		"schema": agent.TemplatesSchema,
+		"templates": []agent.Template{
+			{Cert: string(f.personal), SignatureImage: "chu-ky.png"},
+			{Cert: string(f.org), SealImage: "con-dau.png", SealMM: 40},
+		},
+	})
+	if _, err := agent.LoadTemplates(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// dmsDocID is the ID of the document named name at the agency at base.
+func dmsDocID(t *testing.T, base, name string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/api/documents")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Documents []struct{ ID, Name string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for _, d := range list.Documents {
+		if d.Name == name {
+			if id != "" {
+				t.Fatalf("two documents named %s at %s", name, base)
+			}
+			id = d.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("no document named %s at %s: %+v", name, base, list.Documents)
+	}
+	return id
 }

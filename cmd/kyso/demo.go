@@ -108,7 +108,15 @@ func (c *cli) demoServe(d *devpki.Demo, sample string) int {
 	// The demo's own policy, rewritten every run: the two agencies' pages
 	// may call the agent without an approval dialog, like a DMS IT has
 	// configured; other sites still get the dialog.
-	policy := agent.Policy{Schema: agent.PolicySchema, AllowedOrigins: dms.Origins()}
+	// Its templates give the token's personal certificates the signature
+	// and its organisation certificates the seal, as IT configures them,
+	// so that pages sending no images (the incumbent page) work.
+	templates, err := writeDemoTemplates(d)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "kyso: demo: %v\n", err)
+		return exitFailure
+	}
+	policy := agent.Policy{Schema: agent.PolicySchema, AllowedOrigins: dms.Origins(), Templates: templates}
 	data, err := json.MarshalIndent(policy, "", "  ")
 	if err == nil {
 		err = os.WriteFile(sf.policy, append(data, '\n'), 0o644)
@@ -123,6 +131,51 @@ func (c *cli) demoServe(d *devpki.Demo, sample string) int {
 		return exitCodeFor(err)
 	}
 	return exitOK
+}
+
+// writeDemoTemplates writes the demo's kyso.templates/v1 file and its
+// images into the demo folder (rewritten every run): the development
+// signature for the token's personal certificates, the seal (40 mm) for
+// its organisation certificates. It returns the file's path.
+func writeDemoTemplates(d *devpki.Demo) (string, error) {
+	sig, err := testimages.EncodePNG(testimages.Signature(500, 200), 300, testimages.PNGOptions{})
+	if err != nil {
+		return "", err
+	}
+	seal, err := testimages.EncodePNG(testimages.Seal(480), 300, testimages.PNGOptions{})
+	if err != nil {
+		return "", err
+	}
+	const sigName, sealName = "demo-chu-ky.png", "demo-con-dau.png"
+	for name, data := range map[string][]byte{sigName: sig, sealName: seal} {
+		if err := os.WriteFile(filepath.Join(d.Dir, name), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	list := []agent.Template{}
+	for _, k := range d.Keys {
+		if k.Cert == nil {
+			continue
+		}
+		switch token.ParseIdentity(k.Cert).Kind {
+		case token.KindPersonal:
+			list = append(list, agent.Template{Cert: string(token.HandleOf(k.Cert)), SignatureImage: sigName})
+		case token.KindOrganisation:
+			list = append(list, agent.Template{Cert: string(token.HandleOf(k.Cert)), SealImage: sealName, SealMM: 40})
+		}
+	}
+	data, err := json.MarshalIndent(map[string]any{"schema": agent.TemplatesSchema, "templates": list}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(d.Dir, "templates.json")
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	if _, err := agent.LoadTemplates(path); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // demoSign runs workflow W2 on the sample: the leader signs personally,
