@@ -317,4 +317,14 @@ var catalog = map[string]msg{
 	"tray.diagnostics":           {"Chẩn đoán", "Diagnostics"},
 	"tray.about":                 {"Giới thiệu", "About"},
 	"tray.quit":                  {"Thoát", "Quit"},
+
+	// The tray's local actions (tray/actions.go).
+	"tray.signFile.done":        {"Đã ký xong. Tệp đã ký: «%s», trong thư mục %s; tệp gốc giữ nguyên.", "Signed. The signed file is “%s”, in the folder %s; the original is unchanged."},
+	"tray.signFile.failed":      {"Không ký được tệp «%s»: %s", "Could not sign “%s”: %s"},
+	"tray.verifyFile.failed":    {"Không kiểm tra được tệp «%s»: %s", "Could not verify “%s”: %s"},
+	"tray.action.badDocument":   {"tệp không phải PDF hoặc không đọc được", "the file is not a PDF or cannot be read"},
+	"tray.action.encrypted":     {"tệp PDF được mã hóa bằng mật khẩu", "the PDF is password-protected"},
+	"tray.action.timeout":       {"hết thời gian chờ xác nhận", "nobody confirmed in time"},
+	"tray.action.noCertificate": {"không có chứng thư số phù hợp trên token", "no suitable certificate on the token"},
+	"tray.action.code":          {"lỗi %s", "error %s"},
 }
