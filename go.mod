@@ -3,8 +3,10 @@ module github.com/kyso-vn/kyso
 go 1.26
 
 require (
+	fyne.io/systray v1.12.2
 	github.com/digitorus/pkcs7 v0.0.0-20230713084857-e76b763bdc49
 	github.com/digitorus/timestamp v0.0.0-20231217203849-220c5c2851b7
+	github.com/godbus/dbus/v5 v5.1.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/miekg/pkcs11 v1.1.2
 	github.com/ncruces/zenity v0.10.14

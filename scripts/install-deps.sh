@@ -35,6 +35,8 @@ declare -A need=(
   # The demo DMS and the SDK run end to end in Debian's Chromium, driven by
   # playwright-core (which never downloads a browser).
   [chromium]=chromium
+  # The tray's StatusNotifierItem, tested on a private session bus.
+  [dbus-daemon]=dbus
 )
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers
