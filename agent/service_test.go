@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/p11fault"
+	"github.com/kyso-vn/kyso/internal/pkitest"
 	"github.com/kyso-vn/kyso/internal/pdfcheck"
 	"github.com/kyso-vn/kyso/internal/softhsm"
 	"github.com/kyso-vn/kyso/internal/testimages"
@@ -112,20 +111,15 @@ func setupSvcFixture(m *testing.M) (int, error) {
 	if err := writeFaultControl(p11fault.Control{Present: true}); err != nil {
 		return 0, err
 	}
-	// The PKI publishes its CA certificates and CRLs on 127.0.0.1 for the
-	// test binary's lifetime, so B-LT collects revocation data for real
-	// (there is no OCSP responder: the CRLs are the fallback it takes).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The PKI publishes its CA certificates, CRLs and OCSP answers on
+	// 127.0.0.1 for the test binary's lifetime, so B-LT collects
+	// revocation data for real.
+	pub, err := pkitest.New(pkitest.Options{KeyKind: devpki.ECP384})
 	if err != nil {
 		return 0, err
 	}
-	if svcFx.pki, err = devpki.New(devpki.Options{KeyKind: devpki.ECP384, BaseURL: "http://" + ln.Addr().String()}); err != nil {
-		ln.Close()
-		return 0, err
-	}
-	srv := &http.Server{Handler: pkiPublisher(svcFx.pki), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
+	defer pub.Stop()
+	svcFx.pki = pub.PKI
 	got, err := devpki.ProvisionToken(module, testLabel, testPIN, svcFx.pki, []devpki.KeySpec{
 		{Label: "personal", ID: []byte{1}, Kind: devpki.RSA2048, Profile: devpki.Personal()},
 		{Label: "organisation", ID: []byte{2}, Kind: devpki.ECP256, Profile: devpki.Organisation()},
@@ -159,29 +153,6 @@ func setupSvcFixture(m *testing.M) (int, error) {
 		return 0, err
 	}
 	return m.Run(), nil
-}
-
-// pkiPublisher serves the CA certificates and CRLs at the URLs devpki bakes
-// into the certificates.
-func pkiPublisher(pki *devpki.PKI) http.Handler {
-	path := func(u string) string { return strings.TrimPrefix(u, pki.BaseURL) }
-	mux := http.NewServeMux()
-	serve := func(url, ctype string, body func() ([]byte, error)) {
-		mux.HandleFunc("GET "+path(url), func(w http.ResponseWriter, _ *http.Request) {
-			b, err := body()
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			w.Header().Set("Content-Type", ctype)
-			w.Write(b)
-		})
-	}
-	serve(pki.CRLURL(), "application/pkix-crl", pki.CRL)
-	serve(pki.RootCRLURL(), "application/pkix-crl", pki.RootCRL)
-	serve(pki.IntermediateCertURL(), "application/pkix-cert", func() ([]byte, error) { return pki.Intermediate.Cert.Raw, nil })
-	serve(pki.RootCertURL(), "application/pkix-cert", func() ([]byte, error) { return pki.Root.Cert.Raw, nil })
-	return mux
 }
 
 // writeFaultControl rewrites the fault module's control file; every call

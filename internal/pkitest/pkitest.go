@@ -37,7 +37,7 @@ import (
 // maxRequest bounds what the responder reads from a request body.
 const maxRequest = 64 << 10
 
-// Options configures Start.
+// Options configures New and Start.
 type Options struct {
 	// KeyKind is the algorithm of the CA keys; zero means devpki.ECP256,
 	// the fastest to generate.
@@ -64,15 +64,26 @@ type Server struct {
 	overrides map[string]int // serial (decimal) → forced OCSP status
 }
 
-// Start listens on 127.0.0.1, creates a PKI whose URLs name that address
-// and serves it until the test ends (t.Cleanup calls Stop). The listener
-// comes first because the port must be known before the certificates are
-// signed.
+// Start is New for a test: it fails the test on error and stops the
+// server when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// New listens on 127.0.0.1, creates a PKI whose URLs name that address and
+// serves it until Stop (for a TestMain, which has no testing.TB). The
+// listener comes first because the port must be known before the
+// certificates are signed.
+func New(opts Options) (*Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("pkitest: listen: %v", err)
+		return nil, fmt.Errorf("pkitest: listen: %w", err)
 	}
 	kind := opts.KeyKind
 	if kind == 0 {
@@ -82,7 +93,7 @@ func Start(t testing.TB, opts Options) *Server {
 	pki, err := devpki.New(devpki.Options{BaseURL: base, Now: opts.Now, KeyKind: kind})
 	if err != nil {
 		ln.Close()
-		t.Fatalf("pkitest: %v", err)
+		return nil, fmt.Errorf("pkitest: %w", err)
 	}
 	s := &Server{PKI: pki, URL: base, overrides: map[string]int{}}
 	mux := http.NewServeMux()
@@ -106,8 +117,7 @@ func Start(t testing.TB, opts Options) *Server {
 	s.srv.Listener.Close()
 	s.srv.Listener = ln
 	s.srv.Start()
-	t.Cleanup(s.Stop)
-	return s
+	return s, nil
 }
 
 // pathOf returns the path of one of the PKI's URLs, which all share the
