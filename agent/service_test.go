@@ -19,8 +19,8 @@ import (
 	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/internal/devpki"
 	"github.com/kyso-vn/kyso/internal/p11fault"
-	"github.com/kyso-vn/kyso/internal/pkitest"
 	"github.com/kyso-vn/kyso/internal/pdfcheck"
+	"github.com/kyso-vn/kyso/internal/pkitest"
 	"github.com/kyso-vn/kyso/internal/softhsm"
 	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/internal/tsatest"
@@ -53,9 +53,7 @@ const eventBound = 30 * time.Second
 type svcFixture struct {
 	dir        string
 	fault      string // path of the fault module
-	faultConf  string
-	faultLog   string
-	faultEpoch int
+	steer      *p11fault.Steering
 	pki        *devpki.PKI
 	personal   *x509.Certificate
 	org        *x509.Certificate
@@ -104,11 +102,10 @@ func setupSvcFixture(m *testing.M) (int, error) {
 	if svcFx.fault, err = p11fault.Build(filepath.Join(dir, "fault")); err != nil {
 		return 0, err
 	}
-	svcFx.faultConf = p11fault.ControlPath(svcFx.fault)
-	svcFx.faultLog = filepath.Join(dir, "fault", "calls.log")
+	svcFx.steer = &p11fault.Steering{Control: p11fault.ControlPath(svcFx.fault), Log: filepath.Join(dir, "fault", "calls.log"), PIN: testPIN}
 	// Slot events on from the start: the module decides once whether it
 	// supports C_WaitForSlotEvent.
-	if err := writeFaultControl(p11fault.Control{Present: true}); err != nil {
+	if err := svcFx.steer.Write(p11fault.Control{Present: true}); err != nil {
 		return 0, err
 	}
 	// The PKI publishes its CA certificates, CRLs and OCSP answers on
@@ -153,45 +150,6 @@ func setupSvcFixture(m *testing.M) (int, error) {
 		return 0, err
 	}
 	return m.Run(), nil
-}
-
-// writeFaultControl rewrites the fault module's control file; every call
-// starts a new epoch so PIN counters never leak from one test to the next.
-func writeFaultControl(c p11fault.Control) error {
-	svcFx.faultEpoch++
-	c.Epoch = svcFx.faultEpoch
-	c.Log = svcFx.faultLog
-	if c.PIN == "" {
-		c.PIN = testPIN
-	}
-	c.WaitEvents = true
-	return c.Write(svcFx.faultConf)
-}
-
-// setFault installs a control for one test and restores a present,
-// pass-through token after it.
-func setFault(t *testing.T, c p11fault.Control) {
-	t.Helper()
-	if err := writeFaultControl(c); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(svcFx.faultLog, 0); err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := writeFaultControl(p11fault.Control{Present: true}); err != nil {
-			t.Error(err)
-		}
-	})
-}
-
-func callCount(t *testing.T, fn string) int {
-	t.Helper()
-	counts, err := p11fault.CallCounts(svcFx.faultLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return counts[fn]
 }
 
 // svcPrompter records every dialog. Sign answers PINs from a queue (then
@@ -426,7 +384,7 @@ func checkSignedPDF(t *testing.T, db *pdfcheck.NSSDB, in, out []byte, wantSigs i
 }
 
 func TestSignPDFProfiles(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	db := pdfcheck.NewNSSDB(t, svcFx.pki.Root.Cert)
@@ -520,7 +478,7 @@ func TestSignPDFProfiles(t *testing.T) {
 }
 
 func TestSignPDFsOnePINForFifty(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	const n = 50
@@ -556,7 +514,7 @@ func TestSignPDFsOnePINForFifty(t *testing.T) {
 	if p := prompts[0]; p.Action != "signPdfs" || len(p.Documents) != n || p.Documents[n-1].Name != "cv-50.pdf" || p.Documents[7].SHA256 != sha256Hex(svcFx.letter) {
 		t.Errorf("batch dialog = %s with %d documents", p.Action, len(p.Documents))
 	}
-	if got := callCount(t, "C_Login"); got != 1 {
+	if got := svcFx.steer.Calls(t, "C_Login"); got != 1 {
 		t.Errorf("C_Login called %d times, want 1", got)
 	}
 	if len(progress) != n {
@@ -580,7 +538,7 @@ func TestSignPDFsOnePINForFifty(t *testing.T) {
 }
 
 func TestBatchRefusesBadDocumentBeforeAsking(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	docs := []Document{
 		{Name: "good.pdf", Data: svcFx.letter},
@@ -594,13 +552,13 @@ func TestBatchRefusesBadDocumentBeforeAsking(t *testing.T) {
 	if _, d := CodeOf(r.Err); d["document"] != "truncated.pdf" {
 		t.Errorf("details = %v", d)
 	}
-	if len(r.Signed) != 0 || len(h.prompter.signPrompts()) != 0 || callCount(t, "C_Login") != 0 {
+	if len(r.Signed) != 0 || len(h.prompter.signPrompts()) != 0 || svcFx.steer.Calls(t, "C_Login") != 0 {
 		t.Error("something was signed or asked")
 	}
 }
 
 func TestWrongPINIsNotRetried(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, MaxTries: 3})
+	svcFx.steer.Set(t, p11fault.Control{Present: true, MaxTries: 3})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	doc := Document{Name: "qd.pdf", Data: svcFx.letter}
@@ -619,7 +577,7 @@ func TestWrongPINIsNotRetried(t *testing.T) {
 		if n := len(h.prompter.signPrompts()); n != i+1 {
 			t.Fatalf("attempt %d: %d dialogs: the agent asked again on its own", i+1, n)
 		}
-		if n := callCount(t, "C_Login"); n != i+1 {
+		if n := svcFx.steer.Calls(t, "C_Login"); n != i+1 {
 			t.Fatalf("attempt %d: %d C_Login calls", i+1, n)
 		}
 	}
@@ -641,7 +599,7 @@ func TestWrongPINIsNotRetried(t *testing.T) {
 }
 
 func TestTokenRemovedMidBatch(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	const n, pulled = 6, 3
 	docs := make([]Document, n)
@@ -650,7 +608,7 @@ func TestTokenRemovedMidBatch(t *testing.T) {
 	}
 	r := h.agent.SignPDFs(testContext(t), webCaller(), docs, SignPDFOptions{Certificate: token.HandleOf(svcFx.org)}, func(p Progress) {
 		if p.Done == pulled {
-			if err := writeFaultControl(p11fault.Control{Present: false}); err != nil {
+			if err := svcFx.steer.Write(p11fault.Control{Present: false}); err != nil {
 				t.Error(err)
 			}
 		}
@@ -674,7 +632,7 @@ func TestTokenRemovedMidBatch(t *testing.T) {
 }
 
 func TestCancelMidBatch(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	const n, k = 5, 2
 	docs := make([]Document, n)
@@ -707,7 +665,7 @@ func TestCancelMidBatch(t *testing.T) {
 }
 
 func TestDialogCancelAndTimeout(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	doc := Document{Name: "x.pdf", Data: svcFx.letter}
 	opts := SignPDFOptions{Certificate: token.HandleOf(svcFx.personal)}
 
@@ -716,7 +674,7 @@ func TestDialogCancelAndTimeout(t *testing.T) {
 	if _, err := h.agent.SignPDF(testContext(t), webCaller(), doc, opts); codeOfErr(err) != CodeUserCancelled {
 		t.Fatalf("cancel: err = %v, want USER_CANCELLED", err)
 	}
-	if n := callCount(t, "C_Login"); n != 0 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 0 {
 		t.Errorf("C_Login called %d times after a cancel", n)
 	}
 
@@ -731,7 +689,7 @@ func TestDialogCancelAndTimeout(t *testing.T) {
 }
 
 func TestPinpadConfirmsBeforeSigning(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, Pinpad: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true, Pinpad: true})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	doc := Document{Name: "pinpad.pdf", Data: svcFx.letter}
@@ -746,18 +704,18 @@ func TestPinpadConfirmsBeforeSigning(t *testing.T) {
 		t.Fatalf("pinpad dialogs = %+v", prompts)
 	}
 	// Refusing the confirmation: the token is never asked to log in.
-	before := callCount(t, "C_Login")
+	before := svcFx.steer.Calls(t, "C_Login")
 	h.prompter.cancel = true
 	if _, err := h.agent.SignPDF(ctx, webCaller(), doc, opts); codeOfErr(err) != CodeUserCancelled {
 		t.Fatalf("err = %v, want USER_CANCELLED", err)
 	}
-	if callCount(t, "C_Login") != before {
+	if svcFx.steer.Calls(t, "C_Login") != before {
 		t.Error("the token logged in although the user refused")
 	}
 }
 
 func TestSignHash(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	digest := sha256.Sum256([]byte("prepared by the DMS server"))
@@ -807,7 +765,7 @@ func TestSignHash(t *testing.T) {
 }
 
 func TestVerifyPDFAfterSigning(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	got, err := h.agent.SignPDF(ctx, webCaller(), Document{Name: "v.pdf", Data: svcFx.letter}, SignPDFOptions{Certificate: token.HandleOf(svcFx.org)})
@@ -831,7 +789,7 @@ func TestVerifyPDFAfterSigning(t *testing.T) {
 }
 
 func TestTimestampedLevel(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	doc := Document{Name: "bt.pdf", Data: svcFx.letter}
 	opts := SignPDFOptions{Certificate: token.HandleOf(svcFx.personal), Level: "B-T"}
 
@@ -860,7 +818,7 @@ func TestTimestampedLevel(t *testing.T) {
 }
 
 func TestPINNeverLoggedOrAudited(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, MaxTries: 3})
+	svcFx.steer.Set(t, p11fault.Control{Present: true, MaxTries: 3})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	doc := Document{Name: "secret.pdf", Data: svcFx.letter}
@@ -900,7 +858,7 @@ func TestPINNeverLoggedOrAudited(t *testing.T) {
 }
 
 func TestListCertificatesAndStatus(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	all, err := h.agent.ListCertificates(ctx, webCaller(), CertificateFilter{})
@@ -969,7 +927,7 @@ func sameHandleSet(a, b []token.Handle) bool {
 }
 
 func TestEvents(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
@@ -995,7 +953,7 @@ func TestEvents(t *testing.T) {
 			}
 		}
 	}
-	if err := writeFaultControl(p11fault.Control{Present: false}); err != nil {
+	if err := svcFx.steer.Write(p11fault.Control{Present: false}); err != nil {
 		t.Fatal(err)
 	}
 	e := expect("tokenRemoved")
@@ -1003,7 +961,7 @@ func TestEvents(t *testing.T) {
 	if !ok || ti.Label != testLabel || ti.Module != "" || ti.Serial != "" {
 		t.Errorf("tokenRemoved data = %#v", e.Data)
 	}
-	if err := writeFaultControl(p11fault.Control{Present: true}); err != nil {
+	if err := svcFx.steer.Write(p11fault.Control{Present: true}); err != nil {
 		t.Fatal(err)
 	}
 	expect("tokenInserted")
@@ -1026,7 +984,7 @@ func TestEvents(t *testing.T) {
 }
 
 func TestRequestChecks(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
 	ctx := testContext(t)
 	doc := Document{Name: "r.pdf", Data: svcFx.letter}
@@ -1053,7 +1011,7 @@ func TestRequestChecks(t *testing.T) {
 			t.Errorf("%s: err = %v, want %s", tt.name, err, tt.want)
 		}
 	}
-	if len(h.prompter.signPrompts()) != 0 || callCount(t, "C_Login") != 0 {
+	if len(h.prompter.signPrompts()) != 0 || svcFx.steer.Calls(t, "C_Login") != 0 {
 		t.Error("a refused request reached the dialog or the token")
 	}
 	// An expired certificate named explicitly.
@@ -1070,7 +1028,7 @@ func TestRequestChecks(t *testing.T) {
 }
 
 func TestLongTermLevels(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	tsa := tsatest.Start(t, svcFx.pki, tsatest.Options{})
 	h := newSvcHarness(t, func(c *Config) { c.TSA = tsa.URL })
 	db := pdfcheck.NewNSSDB(t, svcFx.pki.Root.Cert)

@@ -55,7 +55,7 @@ func wantDialogs(t *testing.T, h *svcHarness, pinNeeded ...bool) {
 }
 
 func TestPINSession(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h, clock := newSessionHarness(t, 5*time.Minute)
 	ctx := testContext(t)
 	doc := Document{Name: "cv-1.pdf", Data: svcFx.letter}
@@ -68,10 +68,10 @@ func TestPINSession(t *testing.T) {
 	}
 	checkSignedPDF(t, nil, svcFx.letter, got.Data, 1)
 	wantDialogs(t, h, true)
-	if n := callCount(t, "C_Login"); n != 1 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 1 {
 		t.Fatalf("C_Login called %d times, want 1", n)
 	}
-	if n := callCount(t, "C_Logout"); n != 0 {
+	if n := svcFx.steer.Calls(t, "C_Logout"); n != 0 {
 		t.Errorf("the token was logged out %d times after the first request of a PIN session", n)
 	}
 
@@ -82,7 +82,7 @@ func TestPINSession(t *testing.T) {
 	if p := h.prompter.signPrompts()[1]; p.Action != "signHash" || p.Caller != hashSite || p.Digest == "" || p.Certificate.Handle != token.HandleOf(svcFx.org) {
 		t.Errorf("the confirmation does not show the request: %+v", p)
 	}
-	if n := callCount(t, "C_Login"); n != 1 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 1 {
 		t.Errorf("C_Login called %d times within the PIN session, want 1", n)
 	}
 	// The window counts from the PIN, not from the last request.
@@ -98,10 +98,10 @@ func TestPINSession(t *testing.T) {
 	clock.advance(2 * time.Second)
 	signedHash(t, h, "công văn 4")
 	wantDialogs(t, h, true, false, false, true)
-	if n := callCount(t, "C_Login"); n != 2 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 2 {
 		t.Errorf("C_Login called %d times after the window, want 2", n)
 	}
-	if n := callCount(t, "C_Logout"); n != 1 {
+	if n := svcFx.steer.Calls(t, "C_Logout"); n != 1 {
 		t.Errorf("C_Logout called %d times after the window, want 1", n)
 	}
 	// That PIN started a new session.
@@ -121,16 +121,16 @@ func TestPINSession(t *testing.T) {
 
 	// Close logs the token out.
 	h.agent.Close()
-	if n := callCount(t, "C_Logout"); n != 2 {
+	if n := svcFx.steer.Calls(t, "C_Logout"); n != 2 {
 		t.Errorf("C_Logout called %d times after Close, want 2", n)
 	}
 }
 
 func TestPINSessionRefusedConfirmation(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h, _ := newSessionHarness(t, 5*time.Minute)
 	signedHash(t, h, "một")
-	signs := callCount(t, "C_Sign")
+	signs := svcFx.steer.Calls(t, "C_Sign")
 
 	digest := sha256.Sum256([]byte("hai"))
 	h.prompter.mu.Lock()
@@ -141,7 +141,7 @@ func TestPINSessionRefusedConfirmation(t *testing.T) {
 		t.Fatalf("refused confirmation: %v, %v; want USER_CANCELLED and nothing", res, err)
 	}
 	wantDialogs(t, h, true, false)
-	if n := callCount(t, "C_Sign"); n != signs {
+	if n := svcFx.steer.Calls(t, "C_Sign"); n != signs {
 		t.Errorf("C_Sign called %d times, %d before the refusal: the token signed after it", n, signs)
 	}
 	recs := h.audit.records(t)
@@ -155,13 +155,13 @@ func TestPINSessionRefusedConfirmation(t *testing.T) {
 	h.prompter.mu.Unlock()
 	signedHash(t, h, "ba")
 	wantDialogs(t, h, true, false, true)
-	if n := callCount(t, "C_Login"); n != 2 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 2 {
 		t.Errorf("C_Login called %d times, want 2", n)
 	}
 }
 
 func TestPINSessionEndsOnWrongPIN(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, MaxTries: 3})
+	svcFx.steer.Set(t, p11fault.Control{Present: true, MaxTries: 3})
 	h, _ := newSessionHarness(t, 5*time.Minute)
 	h.prompter.mu.Lock()
 	h.prompter.pins = []string{wrongPIN}
@@ -174,13 +174,13 @@ func TestPINSessionEndsOnWrongPIN(t *testing.T) {
 	signedHash(t, h, "đúng")
 	signedHash(t, h, "tiếp")
 	wantDialogs(t, h, true, true, false)
-	if n := callCount(t, "C_Login"); n != 2 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 2 {
 		t.Errorf("C_Login called %d times, want 2", n)
 	}
 }
 
 func TestPINSessionEndsWhenTokenRemoved(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h, _ := newSessionHarness(t, 5*time.Minute)
 	// As the bridge does for the whole life of kyso serve.
 	ctx, cancel := context.WithCancel(testContext(t))
@@ -205,17 +205,17 @@ func TestPINSessionEndsWhenTokenRemoved(t *testing.T) {
 			}
 		}
 	}
-	if err := writeFaultControl(p11fault.Control{Present: false}); err != nil {
+	if err := svcFx.steer.Write(p11fault.Control{Present: false}); err != nil {
 		t.Fatal(err)
 	}
 	expect("tokenRemoved")
-	if err := writeFaultControl(p11fault.Control{Present: true}); err != nil {
+	if err := svcFx.steer.Write(p11fault.Control{Present: true}); err != nil {
 		t.Fatal(err)
 	}
 	expect("tokenInserted")
 	signedHash(t, h, "sau")
 	wantDialogs(t, h, true, true)
-	if n := callCount(t, "C_Login"); n != 2 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 2 {
 		t.Errorf("C_Login called %d times, want 2", n)
 	}
 }
@@ -225,7 +225,7 @@ func TestPINSessionEndsWhenTokenRemoved(t *testing.T) {
 // asks for the PIN: the request then shows the PIN dialog after its
 // confirmation rather than signing without it.
 func TestPINSessionLoginLostUnnoticed(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h, _ := newSessionHarness(t, 5*time.Minute)
 	signedHash(t, h, "một")
 	// Logged out behind the agent's back, as a re-insertion between two
@@ -235,7 +235,7 @@ func TestPINSessionLoginLostUnnoticed(t *testing.T) {
 	}
 	signedHash(t, h, "hai")
 	wantDialogs(t, h, true, false, true)
-	if n := callCount(t, "C_Login"); n != 2 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 2 {
 		t.Errorf("C_Login called %d times, want 2", n)
 	}
 	// The PIN typed there starts a new session.
@@ -261,7 +261,7 @@ func tokenIDOf(t *testing.T, h *svcHarness) string {
 // Concurrent requests within a session still take the token one at a
 // time, each with its own confirmation.
 func TestPINSessionConcurrent(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h, _ := newSessionHarness(t, 5*time.Minute)
 	signedHash(t, h, "đầu")
 	const n = 8
@@ -286,7 +286,7 @@ func TestPINSessionConcurrent(t *testing.T) {
 			t.Errorf("dialog %d asked for the PIN within the session", i+2)
 		}
 	}
-	if c := callCount(t, "C_Login"); c != 1 {
+	if c := svcFx.steer.Calls(t, "C_Login"); c != 1 {
 		t.Errorf("C_Login called %d times, want 1", c)
 	}
 }
@@ -320,12 +320,12 @@ func TestPINSessionPolicy(t *testing.T) {
 // An idle token does not stay unlocked after its window: the session's
 // timer logs it out (on the real clock).
 func TestPINSessionExpiryLogsOut(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, func(c *Config) { c.PINSession = 50 * time.Millisecond })
 	t.Cleanup(func() { h.agent.Close() })
 	signedHash(t, h, "một")
 	deadline := time.Now().Add(eventBound)
-	for callCount(t, "C_Logout") == 0 {
+	for svcFx.steer.Calls(t, "C_Logout") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the token was not logged out within %s of its PIN session's end", eventBound)
 		}

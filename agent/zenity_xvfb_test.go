@@ -368,7 +368,7 @@ func typeInto(ctx context.Context, t *testing.T, wid, text, key string) {
 
 func TestZenityPINDialogUnderXvfb(t *testing.T) {
 	startXvfb(t)
-	setFault(t, p11fault.Control{Present: true})
+	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, func(c *Config) {
 		c.Prompter = NewZenityPrompter(i18n.Vietnamese, 2*time.Minute)
 		c.DialogTimeout = 3 * time.Minute
@@ -450,7 +450,7 @@ func TestZenityPINDialogUnderXvfb(t *testing.T) {
 		t.Errorf("result = name %q, signer %s, sha256 %s", r.doc.Name, r.doc.Signer, r.doc.SHA256)
 	}
 	// One login: the PIN typed into the dialog was the token's, first time.
-	if n := callCount(t, "C_Login"); n != 1 {
+	if n := svcFx.steer.Calls(t, "C_Login"); n != 1 {
 		t.Errorf("%d logins, want 1", n)
 	}
 	if recs := h.audit.records(t); len(recs) != 1 || recs[0].Result != "ok" || recs[0].Caller != testOrigin {

@@ -43,7 +43,7 @@ func signOnce(t *testing.T, s Signer) error {
 }
 
 func TestWrongPINCountsDownToLock(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, MaxTries: 3})
+	fx.steer.Set(t, p11fault.Control{Present: true, MaxTries: 3})
 	m := newManager(t, fx.fault)
 	lockAll(t, m)
 	wrong := newPINCounter("000000")
@@ -60,7 +60,7 @@ func TestWrongPINCountsDownToLock(t *testing.T) {
 		{CodePINLocked, false, 0},
 	}
 	for i, st := range steps {
-		before = callCount(t, "C_Login")
+		before = fx.steer.Calls(t, "C_Login")
 		err := signOnce(t, s)
 		var te *Error
 		if !errors.As(err, &te) || te.Code != st.want {
@@ -75,7 +75,7 @@ func TestWrongPINCountsDownToLock(t *testing.T) {
 		if te.RV == 0 {
 			t.Errorf("attempt %d: no PKCS#11 return value in the error", i+1)
 		}
-		if got := callCount(t, "C_Login") - before; got != 1 {
+		if got := fx.steer.Calls(t, "C_Login") - before; got != 1 {
 			t.Errorf("attempt %d: %d C_Login calls, want exactly 1", i+1, got)
 		}
 	}
@@ -87,12 +87,12 @@ func TestWrongPINCountsDownToLock(t *testing.T) {
 	// asking the user or touching the token's counter.
 	right := newPINCounter(userPIN)
 	s = faultSigner(t, m, right)
-	before = callCount(t, "C_Login")
+	before = fx.steer.Calls(t, "C_Login")
 	if err := signOnce(t, s); !errors.Is(err, ErrPINLocked) {
 		t.Fatalf("after lock: err = %v, want PIN_LOCKED", err)
 	}
-	if right.calls.Load() != 0 || callCount(t, "C_Login") != before {
-		t.Errorf("a locked token was asked for a PIN (%d) or sent C_Login (%d)", right.calls.Load(), callCount(t, "C_Login")-before)
+	if right.calls.Load() != 0 || fx.steer.Calls(t, "C_Login") != before {
+		t.Errorf("a locked token was asked for a PIN (%d) or sent C_Login (%d)", right.calls.Load(), fx.steer.Calls(t, "C_Login")-before)
 	}
 	toks, _ := m.Tokens(testContext(t))
 	for _, tk := range toks {
@@ -103,7 +103,7 @@ func TestWrongPINCountsDownToLock(t *testing.T) {
 }
 
 func TestCorrectPINAfterWrongOneResetsCount(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, MaxTries: 3})
+	fx.steer.Set(t, p11fault.Control{Present: true, MaxTries: 3})
 	m := newManager(t, fx.fault)
 	lockAll(t, m)
 	if err := signOnce(t, faultSigner(t, m, newPINCounter("111111"))); !errors.Is(err, ErrPINIncorrect) {
@@ -134,7 +134,7 @@ func TestFunctionFailedIsNotAWrongPIN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			setFault(t, p11fault.Control{Present: true, MaxTries: 3, Fail: tt.fail})
+			fx.steer.Set(t, p11fault.Control{Present: true, MaxTries: 3, Fail: tt.fail})
 			m := newManager(t, fx.fault)
 			lockAll(t, m)
 			pins := newPINCounter(userPIN)
@@ -145,7 +145,7 @@ func TestFunctionFailedIsNotAWrongPIN(t *testing.T) {
 			if errors.Is(err, ErrPINIncorrect) || errors.Is(err, ErrPINLocked) {
 				t.Fatalf("a driver failure was reported as a PIN problem: %v", err)
 			}
-			if n := callCount(t, "C_Login"); n > 1 {
+			if n := fx.steer.Calls(t, "C_Login"); n > 1 {
 				t.Errorf("%d C_Login calls: the layer retried", n)
 			}
 		})
@@ -153,7 +153,7 @@ func TestFunctionFailedIsNotAWrongPIN(t *testing.T) {
 }
 
 func TestTokenRemovedDuringSignatureThenReinserted(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, SignDelay: 3 * time.Second})
+	fx.steer.Set(t, p11fault.Control{Present: true, SignDelay: 3 * time.Second})
 	m := newManager(t, fx.fault)
 	lockAll(t, m)
 	pins := newPINCounter(userPIN)
@@ -190,7 +190,7 @@ func TestTokenRemovedDuringSignatureThenReinserted(t *testing.T) {
 }
 
 func TestAlwaysAuthenticateAsksPINForEverySignature(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, AlwaysAuth: true})
+	fx.steer.Set(t, p11fault.Control{Present: true, AlwaysAuth: true})
 	m := newManager(t, fx.fault)
 	lockAll(t, m)
 	pins := newPINCounter(userPIN)
@@ -207,7 +207,7 @@ func TestAlwaysAuthenticateAsksPINForEverySignature(t *testing.T) {
 	if got := pins.calls.Load(); got != n+1 {
 		t.Errorf("PIN asked %d times, want %d (one login, then one per signature)", got, n+1)
 	}
-	if got := callCount(t, "C_Login"); got != n+1 {
+	if got := fx.steer.Calls(t, "C_Login"); got != n+1 {
 		t.Errorf("C_Login called %d times, want %d", got, n+1)
 	}
 
@@ -232,7 +232,7 @@ func TestAlwaysAuthenticateAsksPINForEverySignature(t *testing.T) {
 }
 
 func TestPinpadLogsInWithoutAskingForPIN(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, Pinpad: true})
+	fx.steer.Set(t, p11fault.Control{Present: true, Pinpad: true})
 	m := newManager(t, fx.fault)
 	lockAll(t, m)
 	_, tok := certOn(t, m, "kyso-fault", "fault-rsa")
@@ -246,13 +246,13 @@ func TestPinpadLogsInWithoutAskingForPIN(t *testing.T) {
 	if pins.calls.Load() != 0 {
 		t.Errorf("PIN source asked %d times on a pinpad reader", pins.calls.Load())
 	}
-	if callCount(t, "C_Login") != 1 {
-		t.Errorf("C_Login calls = %d, want 1", callCount(t, "C_Login"))
+	if fx.steer.Calls(t, "C_Login") != 1 {
+		t.Errorf("C_Login calls = %d, want 1", fx.steer.Calls(t, "C_Login"))
 	}
 }
 
 func TestSlowTokenDoesNotBlockOthers(t *testing.T) {
-	setFault(t, p11fault.Control{Present: true, SignDelay: 4 * time.Second})
+	fx.steer.Set(t, p11fault.Control{Present: true, SignDelay: 4 * time.Second})
 	m := newManager(t, fx.fault, fx.softhsm)
 	slow := faultSigner(t, m, newPINCounter(userPIN))
 	fast, _ := certOnModule(t, m, fx.softhsm, "kyso-main", "personal-rsa")
@@ -306,7 +306,7 @@ func TestHotPlugEvents(t *testing.T) {
 			conf := path + ".conf"
 			write := func(present bool) {
 				t.Helper()
-				c := p11fault.Control{Present: present, PIN: userPIN, WaitEvents: path == fx.fault, Epoch: fx.faultEpoch}
+				c := p11fault.Control{Present: present, PIN: userPIN, WaitEvents: path == fx.fault}
 				if err := c.Write(conf); err != nil {
 					t.Fatal(err)
 				}
@@ -393,11 +393,7 @@ func hasToken(toks []TokenInfo, label string) bool {
 // PIN counters carry on.
 func setFaultControl(t *testing.T, c p11fault.Control) {
 	t.Helper()
-	c.Epoch = fx.faultEpoch
-	c.Log = fx.faultLog
-	c.PIN = userPIN
-	c.WaitEvents = true
-	if err := c.Write(fx.faultConf); err != nil {
+	if err := fx.steer.Change(c); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -407,7 +403,7 @@ func setFaultControl(t *testing.T, c p11fault.Control) {
 func waitForCallOrDone(t *testing.T, fn string, n int, done <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(hangBound)
-	for callCount(t, fn) < n {
+	for fx.steer.Calls(t, fn) < n {
 		select {
 		case err := <-done:
 			t.Fatalf("operation ended (%v) before %s was called %d times", err, fn, n)

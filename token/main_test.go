@@ -35,14 +35,12 @@ const (
 )
 
 type fixture struct {
-	dir        string
-	softhsm    string // path of libsofthsm2.so
-	fault      string // path of the fault module
-	faultConf  string
-	faultLog   string
-	pki        *devpki.PKI
-	certs      map[string]*x509.Certificate // by key label
-	faultEpoch int
+	dir     string
+	softhsm string // path of libsofthsm2.so
+	fault   string // path of the fault module
+	steer   *p11fault.Steering
+	pki     *devpki.PKI
+	certs   map[string]*x509.Certificate // by key label
 }
 
 var fx fixture
@@ -85,11 +83,10 @@ func setup(m *testing.M) (int, error) {
 	if fx.fault, err = p11fault.Build(filepath.Join(dir, "fault")); err != nil {
 		return 0, err
 	}
-	fx.faultConf = fx.fault + ".conf"
-	fx.faultLog = filepath.Join(dir, "fault", "calls.log")
+	fx.steer = &p11fault.Steering{Control: p11fault.ControlPath(fx.fault), Log: filepath.Join(dir, "fault", "calls.log"), PIN: userPIN}
 	// Loaded with slot events on, so the module reports C_WaitForSlotEvent
 	// support for the rest of the process.
-	if err := writeFaultControl(p11fault.Control{Present: true}); err != nil {
+	if err := fx.steer.Write(p11fault.Control{Present: true}); err != nil {
 		return 0, err
 	}
 
@@ -128,45 +125,6 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	return m.Run(), nil
-}
-
-// writeFaultControl rewrites the fault module's control file. Every call
-// starts a new epoch, so PIN counters from an earlier test never leak.
-func writeFaultControl(c p11fault.Control) error {
-	fx.faultEpoch++
-	c.Epoch = fx.faultEpoch
-	c.Log = fx.faultLog
-	if c.PIN == "" {
-		c.PIN = userPIN
-	}
-	c.WaitEvents = true
-	return c.Write(fx.faultConf)
-}
-
-// setFault installs a control for one test and restores pass-through after.
-// Callers set Present themselves: a token is present unless a test says not.
-func setFault(t *testing.T, c p11fault.Control) {
-	t.Helper()
-	if err := writeFaultControl(c); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(fx.faultLog, 0); err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := writeFaultControl(p11fault.Control{Present: true}); err != nil {
-			t.Error(err)
-		}
-	})
-}
-
-func callCount(t *testing.T, fn string) int {
-	t.Helper()
-	counts, err := p11fault.CallCounts(fx.faultLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return counts[fn]
 }
 
 // newManager returns a manager over the given modules, closed at the end of

@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 
 	"github.com/kyso-vn/kyso/internal/atomicfile"
@@ -208,4 +210,70 @@ func CallCounts(logPath string) (map[string]int, error) {
 		}
 	}
 	return counts, nil
+}
+
+// Steering rewrites one module's control file for a sequence of tests.
+// Every write starts a new epoch, so a PIN failure counter never leaks from
+// one test to the next; every write logs calls to Log and reports slot
+// events. It is safe for concurrent use.
+type Steering struct {
+	// Control is the control file (ControlPath of the module).
+	Control string
+	// Log receives one line per PKCS#11 call (Control.Log).
+	Log string
+	// PIN is the user PIN written when a Control names none.
+	PIN string
+
+	mu    sync.Mutex
+	epoch int
+}
+
+// Write installs c with a fresh epoch, s.Log, slot events, and s.PIN when
+// c names no PIN.
+func (s *Steering) Write(c Control) error { return s.write(c, true) }
+
+// Change installs c within a test, keeping the epoch so that the PIN
+// failure counter carries on.
+func (s *Steering) Change(c Control) error { return s.write(c, false) }
+
+func (s *Steering) write(c Control, newEpoch bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if newEpoch {
+		s.epoch++
+	}
+	c.Epoch = s.epoch
+	c.Log = s.Log
+	if c.PIN == "" {
+		c.PIN = s.PIN
+	}
+	c.WaitEvents = true
+	return c.Write(s.Control)
+}
+
+// Set installs c for one test with an empty call log, and restores a
+// present, pass-through token when the test ends.
+func (s *Steering) Set(t testing.TB, c Control) {
+	t.Helper()
+	if err := s.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(s.Log, 0); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Write(Control{Present: true}); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// Calls returns how many times fn was called since the last Set.
+func (s *Steering) Calls(t testing.TB, fn string) int {
+	t.Helper()
+	counts, err := CallCounts(s.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts[fn]
 }
