@@ -539,7 +539,7 @@ func (a *Agent) SignHash(ctx context.Context, c Caller, req SignHashRequest) (*S
 	if !c.Local && !a.gate.HashSigningAllowed(c.Origin) {
 		return fail(&Error{Code: CodeHashNotAllowed, Message: "the machine policy does not let " + c.Origin + " sign digests"})
 	}
-	h, err := parseHash(req.Hash)
+	h, err := ParseHash(req.Hash)
 	if err != nil {
 		return fail(err)
 	}

@@ -40,27 +40,42 @@ type levelPlan struct {
 	ltv   pades.Level // "" or the level the extension reaches
 }
 
-// parseLevel reads B-B, B-T, B-LT or B-LTA (case and dash insensitive, as
-// the CLI accepts them).
-func parseLevel(s string) (levelPlan, error) {
+// ParseLevel reads B-B, B-T, B-LT or B-LTA, case, dash and prefix
+// insensitive ("b-lt", "BLT", "LT"); empty is B-B. The agent and the CLI
+// read levels with it.
+func ParseLevel(s string) (pades.Level, error) {
 	switch strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), "_", "-")) {
 	case "B-B", "BB", "":
-		return levelPlan{final: pades.LevelBB, sign: pades.LevelBB}, nil
+		return pades.LevelBB, nil
 	case "B-T", "BT":
-		return levelPlan{final: pades.LevelBT, sign: pades.LevelBT}, nil
+		return pades.LevelBT, nil
 	case "B-LT", "BLT", "LT":
-		return levelPlan{final: pades.LevelBLT, sign: pades.LevelBT, ltv: pades.LevelBLT}, nil
+		return pades.LevelBLT, nil
 	case "B-LTA", "BLTA", "LTA":
-		return levelPlan{final: pades.LevelBLTA, sign: pades.LevelBT, ltv: pades.LevelBLTA}, nil
+		return pades.LevelBLTA, nil
 	}
-	return levelPlan{}, badRequest("level %q: use B-B, B-T, B-LT or B-LTA", s)
+	return "", badRequest("level %q: use B-B, B-T, B-LT or B-LTA", s)
+}
+
+// parseLevel is ParseLevel with how the level is reached.
+func parseLevel(s string) (levelPlan, error) {
+	lv, err := ParseLevel(s)
+	if err != nil {
+		return levelPlan{}, err
+	}
+	switch lv {
+	case pades.LevelBLT, pades.LevelBLTA:
+		return levelPlan{final: lv, sign: pades.LevelBT, ltv: lv}, nil
+	}
+	return levelPlan{final: lv, sign: lv}, nil
 }
 
 // needsTSA reports whether the level takes a timestamp.
 func (l levelPlan) needsTSA() bool { return l.sign == pades.LevelBT }
 
-// parseHash reads sha256 (the default), sha384 or sha512.
-func parseHash(s string) (crypto.Hash, error) {
+// ParseHash reads sha256 (the default), sha384 or sha512, as the agent's
+// requests and the CLI's --hash name them.
+func ParseHash(s string) (crypto.Hash, error) {
 	switch strings.ToLower(strings.ReplaceAll(s, "-", "")) {
 	case "sha256", "":
 		return crypto.SHA256, nil
@@ -105,7 +120,7 @@ func (a *Agent) planSign(opts SignPDFOptions) (*signPlan, error) {
 	if opts.SealMM < 0 || opts.SealMM > 100 {
 		return nil, badRequest("seal of %.1f mm", opts.SealMM)
 	}
-	h, err := parseHash(opts.Hash)
+	h, err := ParseHash(opts.Hash)
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +221,8 @@ func (p *signPlan) options(data []byte, cert *x509.Certificate, chain []*x509.Ce
 	id := token.ParseIdentity(cert)
 	req := pades.ProfileRequest{
 		Profile:        pades.Profile(p.req.Profile),
-		Signer:         kindOf(id.Kind),
-		Classify:       func(c *x509.Certificate) pades.SignerKind { return kindOf(token.ParseIdentity(c).Kind) },
+		Signer:         SignerKindOf(id.Kind),
+		Classify:       ClassifyCertificate,
 		Page:           p.req.Page, // 0: page 1, or the leader's page for issued
 		RectMM:         o.Field.RectMM,
 		Anchor:         o.Field.Anchor,
@@ -254,9 +269,9 @@ func (p *signPlan) options(data []byte, cert *x509.Certificate, chain []*x509.Ce
 	return o, nil
 }
 
-// kindOf maps the token layer's classification to the one pades applies
-// its order rules with.
-func kindOf(k token.Kind) pades.SignerKind {
+// SignerKindOf maps the token layer's classification to the one pades
+// applies its order rules with.
+func SignerKindOf(k token.Kind) pades.SignerKind {
 	switch k {
 	case token.KindPersonal:
 		return pades.KindPersonal
@@ -264,6 +279,13 @@ func kindOf(k token.Kind) pades.SignerKind {
 		return pades.KindOrganisation
 	}
 	return pades.KindUnknown
+}
+
+// ClassifyCertificate tells a person's certificate from an organisation's
+// by the Vietnamese identity numbers in its subject: the classification
+// pades' order rules and verification reports take.
+func ClassifyCertificate(c *x509.Certificate) pades.SignerKind {
+	return SignerKindOf(token.ParseIdentity(c).Kind)
 }
 
 // profileKind is the certificate kind a profile needs, for choosing among

@@ -218,7 +218,7 @@ func verifyOptions(cfg VerifyConfig) (pades.VerifyOptions, error) {
 		Offline:           cfg.Offline,
 		HTTPClient:        cfg.HTTPClient,
 		RevocationTimeout: timeout,
-		Classify:          classify,
+		Classify:          ClassifyCertificate,
 		Now:               now,
 	}, nil
 }
@@ -239,16 +239,6 @@ func addSystemRoots(ts *cms.TrustStore) error {
 		return ts.AddPEM(data, false)
 	}
 	return fmt.Errorf("agent: no system CA bundle found (looked in %v)", systemBundles)
-}
-
-func classify(c *x509.Certificate) pades.SignerKind {
-	switch token.ParseIdentity(c).Kind {
-	case token.KindPersonal:
-		return pades.KindPersonal
-	case token.KindOrganisation:
-		return pades.KindOrganisation
-	}
-	return pades.KindUnknown
 }
 
 func buildReport(pr *pades.Report, sum string, now time.Time, cfg VerifyConfig) *VerificationReport {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
 	"github.com/kyso-vn/kyso/agent"
@@ -43,15 +42,10 @@ func (l *ltvFlags) config(level pades.Level, tsa *cms.TSA) (agent.ExtendConfig, 
 	return cfg, nil
 }
 
-// parseLTVLevel reads B-LT or B-LTA.
+// parseLTVLevel reads B-LT or B-LTA, the levels extension reaches.
 func parseLTVLevel(s string) (pades.Level, bool) {
-	switch strings.ToUpper(strings.ReplaceAll(s, "_", "-")) {
-	case "B-LT", "BLT", "LT":
-		return pades.LevelBLT, true
-	case "B-LTA", "BLTA", "LTA":
-		return pades.LevelBLTA, true
-	}
-	return "", false
+	lv, err := agent.ParseLevel(s)
+	return lv, err == nil && (lv == pades.LevelBLT || lv == pades.LevelBLTA)
 }
 
 func runExtend(c *cli, args []string) int {

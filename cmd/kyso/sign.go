@@ -73,16 +73,13 @@ func (s *signFlags) registerProfile(c *cli, fs *flag.FlagSet) {
 	fs.BoolVar(&s.allowBroken, "allow-broken", false, c.pick([2]string{"issued: vẫn ký khi chữ ký trước không toàn vẹn (chỉ dùng khi đính chính)", "issued: sign even over a broken earlier signature (corrections only)"}))
 }
 
+// parseHash is agent.ParseHash as a usage error.
 func parseHash(s string) (crypto.Hash, error) {
-	switch strings.ToLower(strings.ReplaceAll(s, "-", "")) {
-	case "sha256", "":
-		return crypto.SHA256, nil
-	case "sha384":
-		return crypto.SHA384, nil
-	case "sha512":
-		return crypto.SHA512, nil
+	h, err := agent.ParseHash(s)
+	if err != nil {
+		return 0, usageErr("--hash %s: use sha256, sha384 or sha512", s)
 	}
-	return 0, usageErr("--hash %s: use sha256, sha384 or sha512", s)
+	return h, nil
 }
 
 func runSign(c *cli, args []string) int {
@@ -246,22 +243,16 @@ func (s *signFlags) options() (pades.Options, error) {
 	if err := s.placement(&o); err != nil {
 		return o, err
 	}
-	switch strings.ToUpper(s.level) {
-	case "B-B", "BB", "":
-		o.Level = pades.LevelBB
-	case "B-T", "BT":
-		o.Level = pades.LevelBT
-		if s.tsa == "" {
-			return o, usageErr("--level B-T needs --tsa URL")
-		}
-	default:
-		lv, ok := parseLTVLevel(s.level)
-		if !ok {
-			return o, usageErr("--level %s: use B-B, B-T, B-LT or B-LTA", s.level)
-		}
-		if s.tsa == "" {
-			return o, usageErr("--level %s needs --tsa URL", lv)
-		}
+	lv, err := agent.ParseLevel(s.level)
+	if err != nil {
+		return o, usageErr("--level %s: use B-B, B-T, B-LT or B-LTA", s.level)
+	}
+	if lv != pades.LevelBB && s.tsa == "" {
+		return o, usageErr("--level %s needs --tsa URL", lv)
+	}
+	o.Level = lv
+	if lv == pades.LevelBLT || lv == pades.LevelBLTA {
+		// Signed at B-T, then extended.
 		o.Level, s.ltv = pades.LevelBT, lv
 	}
 	if s.tsa != "" {
@@ -276,8 +267,8 @@ func (s *signFlags) applyProfile(path string, cert *x509.Certificate, opts *pade
 	id := token.ParseIdentity(cert)
 	req := pades.ProfileRequest{
 		Profile:      pades.Profile(s.profile),
-		Signer:       kindOf(id.Kind),
-		Classify:     func(c *x509.Certificate) pades.SignerKind { return kindOf(token.ParseIdentity(c).Kind) },
+		Signer:       agent.SignerKindOf(id.Kind),
+		Classify:     agent.ClassifyCertificate,
 		Page:         s.page,
 		SignerName:   id.Name,
 		SealMM:       s.sealMM,
@@ -351,16 +342,6 @@ func (s *signFlags) applyProfile(path string, cert *x509.Certificate, opts *pade
 		return usageErr("%v", err)
 	}
 	return req.Apply(in, fi.Size(), opts)
-}
-
-func kindOf(k token.Kind) pades.SignerKind {
-	switch k {
-	case token.KindPersonal:
-		return pades.KindPersonal
-	case token.KindOrganisation:
-		return pades.KindOrganisation
-	}
-	return pades.KindUnknown
 }
 
 // placement turns --image, --rect-mm and --anchor into the field's box and
