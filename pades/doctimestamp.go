@@ -67,14 +67,7 @@ func AddDocTimestamp(ctx context.Context, in io.ReaderAt, size int64, out Output
 	if name == "" {
 		name = d.freeFieldName("DocTimestamp")
 	}
-	u, err := planSignature(d, Field{Name: name}, sigDictSpec{docTimeStamp: true, contentsSize: reserve})
-	if err != nil {
-		return nil, err
-	}
-	if err := u.setByteRange(size); err != nil {
-		return nil, err
-	}
-	digest, err := writeWithPlaceholder(ctx, in, size, out, u, h.New())
+	u, digest, err := writePlaceholder(ctx, d, in, size, out, Field{Name: name}, sigDictSpec{docTimeStamp: true, contentsSize: reserve}, h)
 	if err != nil {
 		return nil, err
 	}

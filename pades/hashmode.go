@@ -103,14 +103,7 @@ func Prepare(ctx context.Context, in io.ReaderAt, size int64, out Output, opts P
 	if when.IsZero() {
 		when = time.Now()
 	}
-	u, err := planSignature(d, opts.Field, sigDictSpec{info: opts.Info, when: when, certify: opts.Certify, contentsSize: reserve})
-	if err != nil {
-		return nil, err
-	}
-	if err := u.setByteRange(size); err != nil {
-		return nil, err
-	}
-	digest, err := writeWithPlaceholder(ctx, in, size, out, u, h.New())
+	u, digest, err := writePlaceholder(ctx, d, in, size, out, opts.Field, sigDictSpec{info: opts.Info, when: when, certify: opts.Certify, contentsSize: reserve}, h)
 	if err != nil {
 		return nil, err
 	}

@@ -85,14 +85,7 @@ func Sign(ctx context.Context, in io.ReaderAt, size int64, out Output, signer cr
 	if when.IsZero() {
 		when = time.Now()
 	}
-	u, err := planSignature(d, opts.Field, sigDictSpec{info: info, when: when, certify: opts.Certify, contentsSize: reserved})
-	if err != nil {
-		return nil, err
-	}
-	if err := u.setByteRange(size); err != nil {
-		return nil, err
-	}
-	digest, err := writeWithPlaceholder(ctx, in, size, out, u, opts.hash().New())
+	u, digest, err := writePlaceholder(ctx, d, in, size, out, opts.Field, sigDictSpec{info: info, when: when, certify: opts.Certify, contentsSize: reserved}, opts.hash())
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +102,25 @@ func Sign(ctx context.Context, in io.ReaderAt, size int64, out Output, signer cr
 		return nil, err
 	}
 	return &Result{FieldName: u.fieldName, ByteRange: u.byteRange(size), Digest: digest, CMS: der, Size: size + int64(len(u.tail)), Reserved: reserved}, nil
+}
+
+// writePlaceholder plans the field f with spec, writes the input and the
+// update to out, and returns the update and the digest (with h) of
+// everything but the /Contents placeholder: the part Sign, Prepare and
+// AddDocTimestamp share.
+func writePlaceholder(ctx context.Context, d *document, in io.ReaderAt, size int64, out Output, f Field, spec sigDictSpec, h crypto.Hash) (*sigUpdate, []byte, error) {
+	u, err := planSignature(d, f, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := u.setByteRange(size); err != nil {
+		return nil, nil, err
+	}
+	digest, err := writeWithPlaceholder(ctx, in, size, out, u, h.New())
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, digest, nil
 }
 
 // writeWithPlaceholder copies the input and the update to out and returns
