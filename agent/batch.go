@@ -419,6 +419,7 @@ func (a *Agent) signDocs(ctx context.Context, c Caller, action string, docs []Do
 			r.Document, r.SHA256, r.Result = names[i], sums[i], code
 			_ = a.record(r)
 		}
+		a.notify(Notice{Kind: NoticeSignFailed, Caller: c.String(), Action: action, Total: len(docs), Code: code})
 		return BatchResult{Err: err}
 	}
 
@@ -483,6 +484,7 @@ func (a *Agent) signDocs(ctx context.Context, c Caller, action string, docs []Do
 		r.Document, r.SHA256, r.Result = names[i], sums[i], code
 		_ = a.record(r)
 		res.Err = err
+		a.notify(Notice{Kind: NoticeSignFailed, Caller: c.String(), Action: action, Total: len(docs), Signed: len(res.Signed), Code: code})
 		return res
 	}
 	for i, d := range docs {
@@ -514,6 +516,7 @@ func (a *Agent) signDocs(ctx context.Context, c Caller, action string, docs []Do
 			progress(Progress{Done: i + 1, Total: len(docs), Document: d.Name})
 		}
 	}
+	a.notify(Notice{Kind: NoticeSigned, Caller: c.String(), Action: action, Total: len(docs), Signed: len(res.Signed)})
 	return res
 }
 
@@ -546,7 +549,8 @@ func (a *Agent) SignHash(ctx context.Context, c Caller, req SignHashRequest) (*S
 	if len(req.Digest) != h.Size() {
 		return fail(badRequest("digest of %d bytes for %s (want %d)", len(req.Digest), h, h.Size()))
 	}
-	if req.Timestamp && a.tsa == nil {
+	tsa := a.settings.Load().tsa
+	if req.Timestamp && tsa == nil {
 		return fail(badRequest("a timestamp needs a timestamp authority and none is configured"))
 	}
 	ch, err := a.choose(ctx, c, req.Certificate, "")
@@ -581,7 +585,7 @@ func (a *Agent) SignHash(ctx context.Context, c Caller, req SignHashRequest) (*S
 		return fail(removedMidRequest(err))
 	}
 	if req.Timestamp {
-		if der, err = cms.AddTimestamp(ctx, der, a.tsa); err != nil {
+		if der, err = cms.AddTimestamp(ctx, der, tsa); err != nil {
 			return fail(err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/pades"
 	"github.com/kyso-vn/kyso/token"
 )
@@ -90,6 +89,10 @@ type Config struct {
 	// after every request. Only the machine policy sets it
 	// (pinSessionSeconds); at most MaxPINSession.
 	PINSession time.Duration
+	// Notify receives the agent's notices (activity changes, finished and
+	// failed requests, a slow timestamp authority) for the desktop edge.
+	// It is called synchronously from the requests and must not block.
+	Notify func(Notice)
 }
 
 // MaxPINSession caps Config.PINSession: a working day.
@@ -104,13 +107,16 @@ const relockTimeout = 30 * time.Second
 type Agent struct {
 	// verifiedKeys holds "tokenID/handle" of key and certificate pairs that
 	// produced a signature the certificate's key verified.
-	verifiedKeys  sync.Map
-	keys          KeyStore
-	gate          Gate
-	prompter      Prompter
-	audit         Auditor
-	tsa           *cms.TSA
-	defaultLevel  string
+	verifiedKeys sync.Map
+	keys         KeyStore
+	gate         Gate
+	prompter     Prompter
+	audit        Auditor
+	// settings holds the TSA and default level, which the tray's settings
+	// change while the agent runs (SetDefaults).
+	settings      atomic.Pointer[runtimeSettings]
+	notify        func(Notice)
+	dialogs       atomic.Int64
 	templatesPath string
 	verify        VerifyConfig
 	dialogTimeout time.Duration
@@ -178,7 +184,6 @@ func New(cfg Config) (*Agent, error) {
 		gate:          cfg.Gate,
 		prompter:      cfg.Prompter,
 		audit:         cfg.Audit,
-		defaultLevel:  cfg.DefaultLevel,
 		templatesPath: cfg.TemplatesPath,
 		verify:        cfg.Verify,
 		dialogTimeout: cfg.DialogTimeout,
@@ -199,18 +204,15 @@ func New(cfg Config) (*Agent, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	if cfg.TSA != "" {
-		a.tsa = &cms.TSA{URL: cfg.TSA}
+	a.notify = cfg.Notify
+	if a.notify == nil {
+		a.notify = func(Notice) {}
 	}
 	if a.pinSession < 0 || a.pinSession > MaxPINSession {
 		return nil, fmt.Errorf("agent: PIN session %s is outside 0 to %s", a.pinSession, MaxPINSession)
 	}
-	lvl, err := parseLevel(a.defaultLevel)
-	if err != nil {
-		return nil, fmt.Errorf("agent: default level: %w", err)
-	}
-	if lvl.needsTSA() && a.tsa == nil {
-		return nil, fmt.Errorf("agent: default level %s needs a timestamp authority", lvl.final)
+	if err := a.SetDefaults(cfg.TSA, cfg.DefaultLevel); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -611,7 +613,13 @@ func (a *Agent) dialog(ctx context.Context, show func(context.Context) error) er
 	dctx, cancel := context.WithTimeout(ctx, a.dialogTimeout)
 	defer cancel()
 	a.busy.Add(1)
-	defer a.busy.Add(-1)
+	a.dialogs.Add(1)
+	a.notify(Notice{Kind: NoticeActivity})
+	defer func() {
+		a.dialogs.Add(-1)
+		a.busy.Add(-1)
+		a.notify(Notice{Kind: NoticeActivity})
+	}()
 	err := show(dctx)
 	switch {
 	case ctx.Err() != nil:
@@ -637,9 +645,11 @@ func (a *Agent) acquire(ctx context.Context, tokenID string) (g *tokenGuard, rel
 	select {
 	case g.sem <- struct{}{}:
 		a.busy.Add(1)
+		a.notify(Notice{Kind: NoticeActivity})
 		return g, func() {
 			a.busy.Add(-1)
 			<-g.sem
+			a.notify(Notice{Kind: NoticeActivity})
 		}, nil
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("agent: waiting for the token: %w", ctx.Err())

@@ -124,15 +124,16 @@ func (a *Agent) planSign(opts SignPDFOptions) (*signPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	cur := a.settings.Load()
 	lvlName := opts.Level
 	if lvlName == "" {
-		lvlName = a.defaultLevel
+		lvlName = cur.level
 	}
 	lvl, err := parseLevel(lvlName)
 	if err != nil {
 		return nil, err
 	}
-	if lvl.needsTSA() && a.tsa == nil {
+	if lvl.needsTSA() && cur.tsa == nil {
 		return nil, badRequest("level %s needs a timestamp authority and none is configured", lvl.final)
 	}
 	p := &signPlan{req: opts, level: lvl}
@@ -144,7 +145,7 @@ func (a *Agent) planSign(opts SignPDFOptions) (*signPlan, error) {
 		Level: lvl.sign,
 	}
 	if lvl.needsTSA() {
-		p.base.TSA = a.tsa
+		p.base.TSA = cur.tsa
 	}
 	if err := placement(opts, &p.base); err != nil {
 		return nil, err
@@ -333,7 +334,7 @@ func (a *Agent) signOne(ctx context.Context, data []byte, signer crypto.Signer, 
 	}
 	signed := out.buf
 	if lvl.ltv != "" {
-		if signed, err = a.extend(ctx, signed, lvl.ltv); err != nil {
+		if signed, err = a.extend(ctx, signed, lvl.ltv, o.TSA); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -346,7 +347,7 @@ func (a *Agent) signOne(ctx context.Context, data []byte, signer crypto.Signer, 
 // extend adds long-term validation data through agent.ExtendFile, which
 // works on files: the B-T document goes to a temporary file in os.TempDir
 // that is removed, with the extended one, before returning.
-func (a *Agent) extend(ctx context.Context, signed []byte, level pades.Level) ([]byte, error) {
+func (a *Agent) extend(ctx context.Context, signed []byte, level pades.Level, tsa *cms.TSA) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "kyso-ltv-")
 	if err != nil {
 		return nil, fmt.Errorf("agent: extend: %w", err)
@@ -358,7 +359,7 @@ func (a *Agent) extend(ctx context.Context, signed []byte, level pades.Level) ([
 	}
 	cfg := ExtendConfig{
 		Level:             level,
-		TSA:               a.tsa,
+		TSA:               tsa,
 		TrustPEM:          a.verify.TrustPEM,
 		NoShippedRoots:    a.verify.NoShippedRoots,
 		SystemRoots:       a.verify.SystemRoots,
