@@ -1,16 +1,22 @@
 package agent
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	_ "image/jpeg" // decodes the images users pick
+	_ "image/png"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kyso-vn/kyso/internal/atomicfile"
 )
 
 // TemplatesSchema identifies the templates file format.
@@ -113,4 +119,92 @@ func (t *Templates) Image(name string) ([]byte, error) {
 func sameSerial(s string, serial *big.Int) bool {
 	v, ok := new(big.Int).SetString(strings.TrimPrefix(strings.ToLower(s), "0x"), 16)
 	return ok && serial != nil && v.Cmp(serial) == 0
+}
+
+// ImageKind is which picture of a template SetTemplateImage sets.
+type ImageKind string
+
+// Template pictures.
+const (
+	SignatureImage ImageKind = "signature"
+	SealImage      ImageKind = "seal"
+)
+
+// maxTemplateImage caps a template picture: a scanned signature or seal
+// is a few hundred kilobytes; anything far larger is the wrong file.
+const maxTemplateImage = 10 << 20
+
+// SetTemplateImage makes the PNG or JPEG at imagePath the signature or
+// seal picture of the certificate with the given handle, in the templates
+// file at path (created when missing). The picture is copied next to the
+// file ("images/<handle>-<kind>.<ext>"), so that moving or deleting the
+// original later changes nothing. A file that is not a PNG or JPEG image
+// is refused and nothing changes. It returns the copy's path.
+func SetTemplateImage(path, handle string, kind ImageKind, imagePath string) (string, error) {
+	if path == "" {
+		return "", errors.New("agent: no templates file")
+	}
+	if kind != SignatureImage && kind != SealImage {
+		return "", fmt.Errorf("agent: template image kind %q", kind)
+	}
+	if len(handle) != 2*sha256.Size {
+		return "", fmt.Errorf("agent: certificate handle %q", handle)
+	}
+	if _, err := hex.DecodeString(handle); err != nil {
+		return "", fmt.Errorf("agent: certificate handle %q", handle)
+	}
+	t, err := LoadTemplates(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(imagePath)
+	if err != nil {
+		return "", fmt.Errorf("agent: template image: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Size() > maxTemplateImage {
+		return "", fmt.Errorf("agent: template image %s: not a regular file under %d MiB", filepath.Base(imagePath), maxTemplateImage>>20)
+	}
+	data, err := os.ReadFile(imagePath)
+	if err != nil {
+		return "", fmt.Errorf("agent: template image: %w", err)
+	}
+	_, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil || (format != "png" && format != "jpeg") {
+		return "", fmt.Errorf("agent: template image %s: not a PNG or JPEG image", filepath.Base(imagePath))
+	}
+	ext := map[string]string{"png": ".png", "jpeg": ".jpg"}[format]
+	dir := filepath.Join(filepath.Dir(path), "images")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("agent: template image: %w", err)
+	}
+	rel := filepath.Join("images", strings.ToLower(handle)+"-"+string(kind)+ext)
+	dst := filepath.Join(filepath.Dir(path), rel)
+	if err := atomicfile.WriteFile(dst, data, 0o600); err != nil {
+		return "", fmt.Errorf("agent: template image: %w", err)
+	}
+	list := t.list
+	i := -1
+	for j, tp := range list {
+		if strings.EqualFold(tp.Cert, handle) {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		list = append(list, Template{Cert: strings.ToLower(handle)})
+		i = len(list) - 1
+	}
+	if kind == SignatureImage {
+		list[i].SignatureImage = filepath.ToSlash(rel)
+	} else {
+		list[i].SealImage = filepath.ToSlash(rel)
+	}
+	out, err := json.MarshalIndent(templatesFile{Schema: TemplatesSchema, Templates: list}, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("agent: templates: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, append(out, '\n'), 0o600); err != nil {
+		return "", fmt.Errorf("agent: templates: %w", err)
+	}
+	return dst, nil
 }
