@@ -30,6 +30,7 @@ const (
 	IDVerifyFile   = "verify-file"
 	IDOpenAudit    = "open-audit"
 	IDStartAtLogin = "start-at-login"
+	IDSetTSA       = "set-tsa"
 	IDDiagnostics  = "diagnostics"
 	IDAbout        = "about"
 	IDQuit         = "quit"
@@ -38,6 +39,10 @@ const (
 	PrefixRevoke = "revoke:"
 	PrefixLang   = "lang:"
 	PrefixLevel  = "level:"
+	// PrefixSignatureImage and PrefixSealImage are followed by a
+	// certificate's handle: pick the image shown with its signatures.
+	PrefixSignatureImage = "signature-image:"
+	PrefixSealImage      = "seal-image:"
 )
 
 // IDLock is the ID of the disabled "lock token" item shown when no token is
@@ -113,6 +118,10 @@ type SettingsView struct {
 	TSA          string
 	DefaultLevel string
 	StartAtLogin bool
+	// TSALocked and LevelLocked are set when the machine policy fixes the
+	// timestamp server or the default level: shown, not changeable.
+	TSALocked   bool
+	LevelLocked bool
 }
 
 // Kind is what a menu item is.
@@ -447,6 +456,10 @@ func (b *builder) certificate(c CertView) Item {
 		label += " — " + warn
 		details = append(details, info(id+":warning", warn))
 	}
+	details = append(details, action(PrefixSignatureImage+c.Handle, l.T("tray.cert.signatureImage"), c.Handle != ""))
+	if c.Kind == "organisation" {
+		details = append(details, action(PrefixSealImage+c.Handle, l.T("tray.cert.sealImage"), c.Handle != ""))
+	}
 	it := submenu(id, label, details...)
 	it.Tooltip = warn
 	return it
@@ -572,13 +585,21 @@ func (b *builder) settings() Item {
 	}
 	var levels []Item
 	for _, lv := range PAdESLevels() {
-		levels = append(levels, radio(PrefixLevel+lv, l.T("tray.level."+lv), lv == level))
+		it := radio(PrefixLevel+lv, l.T("tray.level."+lv), lv == level)
+		if st.LevelLocked {
+			it.Enabled, it.Tooltip = false, l.T("tray.settings.locked")
+		}
+		levels = append(levels, it)
+	}
+	tsaItem := action(IDSetTSA, tsa, !st.TSALocked)
+	if st.TSALocked {
+		tsaItem.Tooltip = l.T("tray.settings.locked")
 	}
 	start := action(IDStartAtLogin, l.T("tray.settings.startAtLogin"), true)
 	start.Toggle, start.Checked = ToggleCheckbox, st.StartAtLogin
 	return submenu("settings", l.T("tray.settings"),
 		language,
-		info("settings:tsa", tsa),
+		tsaItem,
 		submenu("settings:level", l.T("tray.settings.level", level), levels...),
 		start,
 	)

@@ -232,7 +232,7 @@ func TestSettings(t *testing.T) {
 					t.Errorf("%s: checked %v toggle %v enabled %v, want checked %v", id, it.Checked, it.Toggle, it.Enabled, want)
 				}
 			}
-			if got := mustFind(t, m, "settings:tsa").Label; got != tc.tsa {
+			if got := mustFind(t, m, IDSetTSA).Label; got != tc.tsa {
 				t.Errorf("TSA label %q, want %q", got, tc.tsa)
 			}
 			if got := mustFind(t, m, "start-at-login").Toggle; got != ToggleCheckbox {
@@ -328,6 +328,47 @@ func TestProfileLabel(t *testing.T) {
 		}
 		if got := ProfileLabel(i18n.English, tc.profile); got != tc.en {
 			t.Errorf("%q en: %q, want %q", tc.profile, got, tc.en)
+		}
+	}
+}
+
+func TestSettingsLockedByPolicy(t *testing.T) {
+	for _, lang := range langs {
+		s := tokenState()
+		s.Lang = lang
+		s.Settings.TSALocked, s.Settings.LevelLocked = true, true
+		m := Build(s)
+		for _, id := range []string{IDSetTSA, PrefixLevel + "B-B", PrefixLevel + "B-T"} {
+			if it := mustFind(t, m, id); it.Enabled || it.Tooltip != lang.T("tray.settings.locked") {
+				t.Errorf("%s %s: enabled %v tooltip %q, want disabled with the policy tooltip", lang, id, it.Enabled, it.Tooltip)
+			}
+		}
+		// The language is the user's own.
+		if it := mustFind(t, m, PrefixLang+"en"); !it.Enabled {
+			t.Errorf("%s: language locked with the policy's settings", lang)
+		}
+		s.Settings.TSALocked, s.Settings.LevelLocked = false, false
+		if it := mustFind(t, Build(s), IDSetTSA); !it.Enabled {
+			t.Errorf("%s: TSA not editable without a policy", lang)
+		}
+	}
+}
+
+func TestCertificateImageItems(t *testing.T) {
+	m := Build(tokenState())
+	// Every certificate can have a signature image; only the organisation's
+	// has a seal.
+	for _, h := range []string{"h1", "h2", "h3"} {
+		if it := mustFind(t, m, PrefixSignatureImage+h); it.Kind != KindAction || !it.Enabled || it.Label != "Ảnh chữ ký…" {
+			t.Errorf("signature image item of %s = %+v", h, it)
+		}
+	}
+	if it := mustFind(t, m, PrefixSealImage+"h2"); it.Kind != KindAction || !it.Enabled {
+		t.Errorf("seal image item = %+v", it)
+	}
+	for _, h := range []string{"h1", "h3"} {
+		if _, ok := m.Find(PrefixSealImage + h); ok {
+			t.Errorf("a personal certificate (%s) offers a seal image", h)
 		}
 	}
 }
