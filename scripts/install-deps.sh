@@ -37,6 +37,8 @@ declare -A need=(
   [chromium]=chromium
   # The tray's StatusNotifierItem, tested on a private session bus.
   [dbus-daemon]=dbus
+  # The XDG autostart entry kyso service install writes is validated.
+  [desktop-file-validate]=desktop-file-utils
 )
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers

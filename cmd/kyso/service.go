@@ -1,0 +1,273 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/kyso-vn/kyso/installer"
+)
+
+var serviceSummary = [2]string{
+	"cài, gỡ, kiểm tra việc tác tử tự khởi động cùng phiên làm việc; khởi động, dừng tác tử",
+	"install, remove or check the agent's start with each desktop session; start or stop it",
+}
+
+// runService is `kyso service install|uninstall|status|start|stop`. The
+// agent runs per user in the desktop session (tray, dialogs, smart cards),
+// so "the service" is an autostart entry for `kyso run`, not a system
+// service; see package installer.
+//
+// Exit codes: 0 done (status: installed and current), 1 failed (status:
+// missing or out-of-date entries), 2 usage.
+func runService(c *cli, args []string) int {
+	help := [2]string{
+		"Cho tác tử ký số (kyso run) tự khởi động khi đăng nhập, và điều khiển nó:\n" +
+			"  install    ghi mục tự khởi động (Linux: dịch vụ systemd của người dùng và mục XDG autostart; Windows: khóa Run)\n" +
+			"  uninstall  gỡ các mục đó (chưa cài cũng không sao)\n" +
+			"  status     cho biết từng mục đã có và đúng chưa, và trạng thái systemd\n" +
+			"  start      khởi động tác tử ngay (Linux: systemctl --user start kyso.service)\n" +
+			"  stop       dừng tác tử (Linux: systemctl --user stop kyso.service)\n" +
+			"Mã thoát: 0 thành công (status: đã cài đầy đủ), 1 thất bại (status: thiếu hoặc cũ), 2 sai cách dùng.",
+		"Make the signing agent (kyso run) start at login, and control it:\n" +
+			"  install    write the autostart entries (Linux: a systemd user unit and an XDG autostart entry; Windows: the Run key)\n" +
+			"  uninstall  remove them (nothing installed is fine)\n" +
+			"  status     show whether each entry is there and current, and the systemd state\n" +
+			"  start      start the agent now (Linux: systemctl --user start kyso.service)\n" +
+			"  stop       stop the agent (Linux: systemctl --user stop kyso.service)\n" +
+			"Exit status: 0 done (status: fully installed), 1 failed (status: missing or outdated), 2 usage.",
+	}
+	flags := c.flagSet("service", help, c.pick([2]string{
+		"install|uninstall|status|start|stop [--all-users] [--exe ĐƯỜNG_DẪN]",
+		"install|uninstall|status|start|stop [--all-users] [--exe PATH]",
+	}))
+	allUsers := flags.Bool("all-users", false, c.pick([2]string{
+		"cho mọi người dùng của máy, cần quyền quản trị (/etc/systemd/user, /etc/xdg/autostart; Windows: HKLM)",
+		"for every user of this computer, needs administrator rights (/etc/systemd/user, /etc/xdg/autostart; Windows: HKLM)"}))
+	exe := flags.String("exe", "", c.pick([2]string{
+		"chương trình kyso mà mục tự khởi động chạy (mặc định: chương trình này; với status: chương trình đã cài)",
+		"the kyso program the autostart runs (default: this one; for status: the one installed)"}))
+
+	// Flags may come before or after the subcommand, so the flags are
+	// parsed twice. The flag package itself would print the usage on -help
+	// and on every bad flag; it is shown here once, for -help only.
+	usage := flags.Usage
+	flags.Usage = func() {}
+	parse := func(args []string) (int, bool) {
+		err := flags.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+			return exitOK, true
+		}
+		if err != nil {
+			c.usageError("service", err.Error())
+			return exitUsage, true
+		}
+		return 0, false
+	}
+	if code, done := parse(args); done {
+		return code
+	}
+	if flags.NArg() == 0 {
+		c.usageError("service", c.lang.T("service.usage.missing"))
+		return exitUsage
+	}
+	sub := flags.Arg(0)
+	if code, done := parse(flags.Args()[1:]); done {
+		return code
+	}
+	if flags.NArg() > 0 {
+		c.usageError("service", "unexpected argument: "+strings.Join(flags.Args(), " "))
+		return exitUsage
+	}
+
+	a := installer.Autostart{Scope: installer.ScopeUser}
+	scope := c.lang.T("service.scope.user")
+	if *allUsers {
+		a.Scope = installer.ScopeAllUsers
+		scope = c.lang.T("service.scope.all")
+	}
+	var err error
+	switch sub {
+	case "help":
+		usage()
+		return exitOK
+	case "install":
+		if a.Exe, err = programPath(*exe); err != nil {
+			return c.serviceFail(err, *allUsers)
+		}
+		written, err := a.Install()
+		if err != nil {
+			return c.serviceFail(err, *allUsers)
+		}
+		fmt.Fprintln(c.stdout, c.lang.T("service.installed", scope, a.Exe))
+		for _, p := range written {
+			fmt.Fprintln(c.stdout, "  "+p)
+		}
+		fmt.Fprintln(c.stdout, c.lang.T("service.installed.next"))
+		return exitOK
+	case "uninstall":
+		removed, err := a.Uninstall()
+		for i, p := range removed {
+			if i == 0 {
+				fmt.Fprintln(c.stdout, c.lang.T("service.uninstalled", scope))
+			}
+			fmt.Fprintln(c.stdout, "  "+p)
+		}
+		if err != nil {
+			return c.serviceFail(err, *allUsers)
+		}
+		if len(removed) == 0 {
+			fmt.Fprintln(c.stdout, c.lang.T("service.uninstalled.none", scope))
+		}
+		return exitOK
+	case "status":
+		return c.serviceStatus(a, *exe, scope, *allUsers)
+	case "start", "stop":
+		// Windows starts the program itself; systemd knows it from the unit.
+		if a.Exe, err = programPath(*exe); err != nil {
+			return c.serviceFail(err, *allUsers)
+		}
+		key := "service.started"
+		if sub == "start" {
+			err = a.Start()
+		} else {
+			key = "service.stopped"
+			err = a.Stop()
+		}
+		if err != nil {
+			return c.serviceFail(err, *allUsers)
+		}
+		fmt.Fprintln(c.stdout, c.lang.T(key))
+		return exitOK
+	}
+	c.usageError("service", c.lang.T("service.usage.unknown", sub))
+	return exitUsage
+}
+
+// serviceStatus prints each entry and the systemd state; it exits 0 only
+// when everything Install writes is there and current, so scripts and
+// packages can test it.
+func (c *cli) serviceStatus(a installer.Autostart, exe, scope string, allUsers bool) int {
+	var err error
+	if exe != "" {
+		a.Exe, err = programPath(exe)
+	} else if a.Exe, err = a.InstalledExe(); errors.Is(err, fs.ErrNotExist) {
+		// Nothing installed: compare with what this program would write.
+		a.Exe, err = programPath("")
+	}
+	if err != nil {
+		return c.serviceFail(err, allUsers)
+	}
+	st, err := a.Status()
+	if err != nil {
+		return c.serviceFail(err, allUsers)
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("service.status.title", scope, a.Exe))
+	present := false
+	for _, f := range st.Files {
+		switch {
+		case f.Present && f.Current:
+			fmt.Fprintln(c.stdout, c.lang.T("service.status.current", f.Path))
+		case f.Present:
+			fmt.Fprintln(c.stdout, c.lang.T("service.status.stale", f.Path))
+		default:
+			fmt.Fprintln(c.stdout, c.lang.T("service.status.absent", f.Path))
+		}
+		present = present || f.Present
+	}
+	if why, ok := strings.CutPrefix(st.Systemd, "unavailable: "); ok {
+		fmt.Fprintln(c.stdout, c.lang.T("service.status.systemd", c.lang.T("service.systemd.unavailable", why)))
+	} else if st.Systemd != "" {
+		fmt.Fprintln(c.stdout, c.lang.T("service.status.systemd", st.Systemd))
+	}
+	if _, err := os.Stat(a.Exe); present && err != nil {
+		// Not an error of the entries: packaging may install them before
+		// the program, but the user should know nothing will start.
+		fmt.Fprintln(c.stdout, c.lang.T("service.status.noexe", a.Exe))
+	}
+	if st.Installed() {
+		fmt.Fprintln(c.stdout, c.lang.T("service.status.ok"))
+		return exitOK
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("service.status.incomplete"))
+	return exitFailure
+}
+
+// programPath is --exe made absolute (the session starts the agent from
+// another folder), or this program.
+func programPath(exe string) (string, error) {
+	if exe == "" {
+		return os.Executable()
+	}
+	return filepath.Abs(exe)
+}
+
+// serviceFail prints err in the user's language, naming the file it is
+// about, and returns its exit code.
+func (c *cli) serviceFail(err error, allUsers bool) int {
+	var fe *installer.FileError
+	switch {
+	case errors.Is(err, installer.ErrBadExe):
+		why := strings.TrimPrefix(err.Error(), installer.ErrBadExe.Error()+": ")
+		c.usageError("service", c.lang.T("service.err.exe", why))
+		return exitUsage
+	case errors.Is(err, installer.ErrNoUserManager):
+		why := strings.TrimPrefix(err.Error(), installer.ErrNoUserManager.Error()+": ")
+		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("service.err.nomanager", why))
+	case errors.Is(err, errors.ErrUnsupported) && runtime.GOOS == "windows":
+		// Only Stop is unsupported there.
+		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("service.err.stop.unsupported"))
+	case errors.Is(err, errors.ErrUnsupported):
+		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("service.err.unsupported", runtime.GOOS))
+	case errors.As(err, &fe):
+		admin := allUsers && errors.Is(fe.Err, fs.ErrPermission)
+		var msg string
+		switch {
+		case fe.Op == "remove" && admin:
+			msg = c.lang.T("service.err.remove.admin", fe.Path)
+		case fe.Op == "remove":
+			msg = c.lang.T("service.err.remove", fe.Path, fe.Err)
+		case fe.Op == "read":
+			msg = c.lang.T("service.err.read", fe.Path, fe.Err)
+		case admin:
+			msg = c.lang.T("service.err.write.admin", fe.Path)
+		default:
+			msg = c.lang.T("service.err.write", fe.Path, fe.Err)
+		}
+		if fe.Op == "write" {
+			// Install puts back what it had written; say so only if it
+			// managed to.
+			if restoreFailed(err) {
+				msg += "\n" + err.Error()
+			} else {
+				msg += " " + c.lang.T("service.err.unchanged")
+			}
+		}
+		fmt.Fprintln(c.stderr, "kyso: "+msg)
+	default:
+		fmt.Fprintln(c.stderr, "kyso: "+err.Error())
+	}
+	return exitFailure
+}
+
+// restoreFailed reports whether Install's error carries a failure to put
+// an earlier file back (errors.Join of the write error and those).
+func restoreFailed(err error) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return false
+	}
+	for _, e := range j.Unwrap() {
+		var fe *installer.FileError
+		if errors.As(e, &fe) && fe.Op == "restore" {
+			return true
+		}
+	}
+	return false
+}
