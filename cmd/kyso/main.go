@@ -47,6 +47,8 @@ func commands() []command {
 		{"verify", verifySummary, runVerify},
 		{"extend", extendSummary, runExtend},
 		{"serve", serveSummary, runServe},
+		{"run", runSummary, runRun},
+		{"service", serviceSummary, runService},
 		{"audit", auditSummary, runAudit},
 		{"demo", [2]string{"tạo token phát triển với chứng thư thử nghiệm và liệt kê", "create the development token with test certificates and list it"}, runDemo},
 		{"version", [2]string{"in phiên bản", "print the version"}, runVersion},
@@ -125,9 +127,15 @@ func (c *cli) parse(fs *flag.FlagSet, name string, args []string) (int, bool) {
 // parseArgs is parse for commands that take exactly n positional
 // arguments.
 func (c *cli) parseArgs(fs *flag.FlagSet, name string, args []string, n int) (int, bool) {
+	// The flag package calls Usage itself on -help and on a bad flag: the
+	// help is printed here once, and only when asked for; a bad flag gets
+	// the one-line usage error.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
+		usage()
 		return exitOK, true
 	}
 	if err != nil {
