@@ -60,7 +60,7 @@ lint:
 # Benchmarks, including whole-process ratios on a ≈100 MB scan it generates
 # (kyso sign vs sha256sum and pdfsig). -count=1: each benchmark process sets
 # up its SoftHSM token once.
-# Then, unless BENCH_SERVE=0, the `kyso serve` benchmarks (cmd/kyso/
+# Then, unless BENCH_SERVE=0, the `kyso serve` and `kyso run` benchmarks (cmd/kyso/
 # serve_bench_test.go), once each (-benchtime 1x): they build the kysotest
 # binary themselves and drive it over WebSocket — 200 connections × 20
 # signHash in a PIN session, and one idle client for 60 s (so they take a
@@ -68,9 +68,9 @@ lint:
 # benchmark's server writes it: run one benchmark at a time for a profile).
 BENCH_SERVE ?= 1
 bench: deps
-	$(GO) test -run '^$$' -bench . -skip '^BenchmarkServe' -benchmem -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -skip '^Benchmark(Serve|Run)' -benchmem -count=1 -timeout 30m ./...
 	if [ "$(BENCH_SERVE)" != 0 ]; then \
-		$(GO) test -run '^$$' -bench '^BenchmarkServe' -benchtime 1x -count=1 -timeout 10m ./cmd/kyso/; \
+		$(GO) test -run '^$$' -bench '^Benchmark(Serve|Run)' -benchtime 1x -count=1 -timeout 10m ./cmd/kyso/; \
 	fi
 
 # Creates (or reuses) the development token with test certificates, signs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -81,104 +82,149 @@ func defaultAuditDir() string {
 }
 
 func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
+	st, err := sf.start(c, nil)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	return st.serve(ctx, c)
+}
+
+// agentStack is the agent and its loopback bridge, listening: what kyso
+// serve runs, and kyso run with the tray on top.
+type agentStack struct {
+	agent      *agent.Agent
+	gate       *agent.OriginGate
+	settings   *agent.Settings
+	policy     *agent.Policy
+	keys       *token.Manager
+	srv        *bridge.Server
+	ln         net.Listener
+	logger     *slog.Logger
+	configPath string
+	auditDir   string
+	verify     agent.VerifyConfig
+	closers    []func()
+}
+
+// start builds the agent from the flags, the policy and the user's
+// configuration and starts listening; notify receives the agent's
+// notices (nil: none). close undoes it.
+func (sf *serveFlags) start(c *cli, notify func(agent.Notice)) (st *agentStack, err error) {
+	st = &agentStack{configPath: sf.config, auditDir: sf.auditDir}
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
 	if sf.profile != nil {
 		stop, err := sf.profile()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer stop()
+		st.closers = append(st.closers, stop)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(sf.logLevel)); err != nil {
-		return usageErr("--log %s: use debug, info, warn or error", sf.logLevel)
+		return nil, usageErr("--log %s: use debug, info, warn or error", sf.logLevel)
 	}
-	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	st.logger = slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 
-	var policy *agent.Policy
-	var err error
 	if sf.policy != "" {
-		policy, err = agent.LoadPolicy(sf.policy)
+		st.policy, err = agent.LoadPolicy(sf.policy)
 	} else {
-		policy, err = agent.LoadMachinePolicy()
+		st.policy, err = agent.LoadMachinePolicy()
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	user, err := agent.LoadUserConfig(sf.config)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	settings, err := agent.NewSettings(policy, user)
+	st.settings, err = agent.NewSettings(st.policy, user)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	settings := st.settings
 	lang := settings.Language
 	c.lang = lang
 
 	prompter, err := sf.newPrompter(c, lang, settings.DialogTimeout)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	gate := agent.NewOriginGate(settings, user, sf.config, prompter, nil, logger)
+	st.gate = agent.NewOriginGate(settings, user, sf.config, prompter, nil, st.logger)
 	audit, err := agent.OpenAuditLog(sf.auditDir, agent.AuditOptions{SyncDelay: auditSyncDelay})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer audit.Close()
+	st.closers = append(st.closers, func() { audit.Close() })
 	secret, err := agent.LoadOrCreateSecret(sf.secretPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	mgr := token.NewManager(token.Options{Modules: append(append([]string(nil), settings.Modules...), sf.modules...), Discover: !sf.noDiscover, Logger: logger})
-	defer mgr.Close()
+	st.keys = token.NewManager(token.Options{Modules: append(append([]string(nil), settings.Modules...), sf.modules...), Discover: !sf.noDiscover, Logger: st.logger})
+	st.closers = append(st.closers, func() { st.keys.Close() })
 
-	verify := agent.VerifyConfig{}
 	for _, p := range sf.trust {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return usageErr("--trust %s: %v", p, err)
+			return nil, usageErr("--trust %s: %v", p, err)
 		}
-		verify.TrustPEM = append(verify.TrustPEM, data)
+		st.verify.TrustPEM = append(st.verify.TrustPEM, data)
 	}
-	a, err := agent.New(agent.Config{
-		Keys:          mgr,
-		Gate:          gate,
+	st.agent, err = agent.New(agent.Config{
+		Keys:          st.keys,
+		Gate:          st.gate,
 		Prompter:      prompter,
 		Audit:         audit,
 		TSA:           settings.TSA,
 		DefaultLevel:  settings.DefaultLevel,
 		TemplatesPath: settings.Templates,
-		Verify:        verify,
+		Verify:        st.verify,
 		DialogTimeout: settings.DialogTimeout,
 		PINSession:    settings.PINSession,
 		Version:       version,
-		Logger:        logger,
+		Logger:        st.logger,
+		Notify:        notify,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Ends the PIN sessions (logs the tokens out) once the bridge has shut
 	// down and no request is left.
-	defer a.Close()
-	srv, err := bridge.New(bridge.Config{
+	st.closers = append(st.closers, func() { st.agent.Close() })
+	st.srv, err = bridge.New(bridge.Config{
 		Port:             sf.port,
 		FallbackPort:     fallbackFor(sf.port),
-		Service:          a,
+		Service:          st.agent,
 		ClientSecret:     secret,
 		MaxDocumentBytes: settings.MaxDocumentBytes,
 		Version:          version,
-		Logger:           logger,
+		Logger:           st.logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	l, err := srv.Listen()
+	st.ln, err = st.srv.Listen()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintln(c.stdout, c.lang.T("serve.listening", "ws://"+l.Addr().String()+"/v1", mgr.Loaded(), sf.secretPath))
+	fmt.Fprintln(c.stdout, c.lang.T("serve.listening", "ws://"+st.ln.Addr().String()+"/v1", st.keys.Loaded(), sf.secretPath))
+	return st, nil
+}
+
+// port is the port the bridge listens on.
+func (st *agentStack) port() int {
+	return st.ln.Addr().(*net.TCPAddr).Port
+}
+
+// serve answers requests until ctx ends, then shuts the bridge down,
+// letting requests under way finish for up to 10 seconds.
+func (st *agentStack) serve(ctx context.Context, c *cli) error {
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
+	go func() { done <- st.srv.Serve(st.ln) }()
 	select {
 	case err := <-done:
 		return err
@@ -186,7 +232,7 @@ func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
+	if err := st.srv.Shutdown(shutdown); err != nil {
 		return err
 	}
 	if err := <-done; err != nil {
@@ -194,6 +240,14 @@ func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
 	}
 	fmt.Fprintln(c.stdout, c.lang.T("serve.stopped"))
 	return nil
+}
+
+// close releases what start acquired, last first.
+func (st *agentStack) close() {
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+	st.closers = nil
 }
 
 // fallbackFor keeps the documented pair together: the default port falls

@@ -185,6 +185,13 @@ func BenchmarkServeIdle(b *testing.B) {
 	f := newServeFixture(b)
 	srv := f.startServer(b, serverSpec{name: "idle", policy: agent.Policy{AllowedOrigins: []string{qlvbOrigin}},
 		script: serveScript{PIN: servePIN}, logLevel: "info", noDialogRecord: true})
+	measureIdle(b, srv, "BenchmarkServeIdle")
+}
+
+// measureIdle holds one approved connection open to srv for idleFor and
+// reports the server's RSS and CPU over that time.
+func measureIdle(b *testing.B, srv *kysoServer, name string) {
+	b.Helper()
 	c := srv.connect(b, qlvbOrigin)
 	if a := c.call("status", nil, nil); a.Err != nil {
 		b.Fatalf("status: %v", a.Err)
@@ -216,7 +223,7 @@ func BenchmarkServeIdle(b *testing.B) {
 	b.ReportMetric(float64(status["VmHWM"])/1024, "server-peak-RSS-MiB")
 	b.ReportMetric(cpu, "cpu-s")
 	b.ReportMetric(100*cpu/wall.Seconds(), "cpu-%")
-	fmt.Fprintf(os.Stderr, "BenchmarkServeIdle: idle for %s; targets: RSS ≤ 30 MiB, CPU near zero\n", wall.Round(time.Second))
+	fmt.Fprintf(os.Stderr, "%s: idle for %s; targets: RSS ≤ 30 MiB, CPU near zero\n", name, wall.Round(time.Second))
 }
 
 // benchSignHash signs a digest of what with cert over c and returns the

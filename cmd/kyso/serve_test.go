@@ -284,6 +284,12 @@ type serverSpec struct {
 	// Browser tests use the SDK's fixed port (19571), which the demo
 	// pages' Content-Security-Policy names.
 	port int
+	// command is "serve" (when empty) or "run" (with the tray); args are
+	// added to its flags.
+	command string
+	args    []string
+	// user, when set, is the user's configuration file before the start.
+	user *agent.UserConfig
 }
 
 var wsURLRe = regexp.MustCompile(`ws://127\.0\.0\.1:([0-9]+)/v1`)
@@ -342,6 +348,14 @@ func (f *serveFixture) startServer(t testing.TB, spec serverSpec) *kysoServer {
 		script.RecordTo = s.dialogsPath
 	}
 	writeJSON(t, scriptPath, script)
+	if spec.user != nil {
+		u := *spec.user
+		u.Schema = agent.UserConfigSchema
+		if err := os.MkdirAll(filepath.Dir(s.configPath), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeJSON(t, s.configPath, u)
+	}
 	logLevel := spec.logLevel
 	if logLevel == "" {
 		logLevel = "debug"
@@ -360,9 +374,13 @@ func (f *serveFixture) startServer(t testing.TB, spec serverSpec) *kysoServer {
 	if spec.module != "" {
 		module = spec.module
 	}
-	s.cmd = exec.Command(f.bin, "serve", "--port", strconv.Itoa(spec.port), "--no-discover", "--module", module,
+	command := spec.command
+	if command == "" {
+		command = "serve"
+	}
+	s.cmd = exec.Command(f.bin, append([]string{command, "--port", strconv.Itoa(spec.port), "--no-discover", "--module", module,
 		"--config", s.configPath, "--policy", s.policyPath, "--audit-dir", s.auditDir, "--secret", s.secretPath,
-		"--trust", f.rootPEM, "--scripted-prompter", scriptPath, "--log", logLevel)
+		"--trust", f.rootPEM, "--scripted-prompter", scriptPath, "--log", logLevel}, spec.args...)...)
 	home := filepath.Join(s.state, "home")
 	s.cmd.Env = append(os.Environ(),
 		softhsm.ConfEnvVar+"="+f.conf,

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kyso-vn/kyso/agent"
+	"github.com/kyso-vn/kyso/bridge"
+	"github.com/kyso-vn/kyso/installer"
+	"github.com/kyso-vn/kyso/internal/instance"
+	"github.com/kyso-vn/kyso/tray"
+)
+
+var runSummary = [2]string{"chạy kyso trong phiên làm việc: tác tử ký số và biểu tượng ở khay", "run kyso in the desktop session: the signing agent with its tray icon"}
+
+// runFlags are kyso run's flags: serve's, and where the single-instance
+// lock lives (tests).
+type runFlags struct {
+	serveFlags
+	instanceDir string
+	noTray      bool
+}
+
+func runRun(c *cli, args []string) int {
+	fs := c.flagSet("run", runSummary, "[--port P] [--config F]")
+	var rf runFlags
+	sf := &rf.serveFlags
+	fs.IntVar(&sf.port, "port", bridge.DefaultPort, c.pick([2]string{"cổng chính trên 127.0.0.1 (nếu bận dùng cổng dự phòng)", "primary port on 127.0.0.1 (the fallback is used when it is taken)"}))
+	fs.StringVar(&sf.config, "config", agent.DefaultUserConfigPath(), c.pick([2]string{"tệp cấu hình của người dùng", "the user's configuration file"}))
+	fs.StringVar(&sf.policy, "policy", "", c.pick([2]string{"tệp chính sách thay cho chính sách của máy", "a policy file instead of the machine policy"}))
+	fs.StringVar(&sf.auditDir, "audit-dir", defaultAuditDir(), c.pick([2]string{"thư mục nhật ký ký số", "folder of the signing audit log"}))
+	fs.StringVar(&sf.secretPath, "secret", agent.DefaultSecretPath(), c.pick([2]string{"tệp khóa bí mật cho ứng dụng cục bộ", "the local clients' secret file"}))
+	fs.Var(&sf.modules, "module", c.pick([2]string{"nạp thêm thư viện PKCS#11 (lặp lại được)", "also load this PKCS#11 library (repeatable)"}))
+	fs.BoolVar(&sf.noDiscover, "no-discover", false, c.pick([2]string{"không tự tìm thư viện PKCS#11", "do not discover PKCS#11 libraries"}))
+	fs.Var(&sf.trust, "trust", c.pick([2]string{"thêm CA gốc tin cậy cho kiểm tra chữ ký (PEM, lặp lại được)", "trust the root CAs in this PEM file for verification (repeatable)"}))
+	fs.StringVar(&sf.logLevel, "log", "info", "debug | info | warn | error")
+	fs.StringVar(&rf.instanceDir, "instance-dir", "", c.pick([2]string{"thư mục khóa một phiên bản (mặc định theo người dùng)", "folder of the single-instance lock (default: per user)"}))
+	fs.BoolVar(&rf.noTray, "no-tray", false, c.pick([2]string{"không hiện biểu tượng khay", "do not show the tray icon"}))
+	registerTestFlags(fs, sf)
+	if code, done := c.parse(fs, "run", args); done {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := rf.run(ctx, c); err != nil {
+		fmt.Fprintln(c.stderr, "kyso: "+c.describe(err))
+		return exitCodeFor(err)
+	}
+	return exitOK
+}
+
+// run is kyso run: one per user. A second launch asks the first to show
+// itself and exits 0.
+func (rf *runFlags) run(ctx context.Context, c *cli) error {
+	dir := rf.instanceDir
+	if dir == "" {
+		var err error
+		if dir, err = instance.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	ctx, quit := context.WithCancel(ctx)
+	defer quit()
+
+	// The handler needs the tray, which needs the agent, which must not
+	// start before the lock is ours: it is filled in below.
+	show := make(chan struct{}, 1)
+	// port is set once the bridge listens; a second launch may ask before.
+	var port atomic.Int64
+	handler := func(instance.Request) instance.Info {
+		select {
+		case show <- struct{}{}:
+		default:
+		}
+		return instance.Info{PID: os.Getpid(), Port: int(port.Load()), Version: version}
+	}
+	var inst *instance.Instance
+	var err error
+	// Twice: the running instance may exit between our Acquire and our
+	// Signal, and then the lock is ours to take.
+	for attempt := 0; attempt < 2; attempt++ {
+		inst, err = instance.Acquire(dir, handler)
+		if !errors.Is(err, instance.ErrRunning) {
+			break
+		}
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		info, serr := instance.Signal(sctx, dir, instance.Request{Command: instance.CommandShow})
+		cancel()
+		if errors.Is(serr, instance.ErrNotRunning) {
+			continue
+		}
+		if serr != nil {
+			return fmt.Errorf("another kyso run holds %s but does not answer: %w", dir, serr)
+		}
+		fmt.Fprintln(c.stdout, c.lang.T("run.already", info.PID, info.Port))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+
+	notices := make(chan agent.Notice, 64)
+	st, err := rf.start(c, func(n agent.Notice) {
+		// The agent must never wait on the desktop: a notice that does
+		// not fit is dropped (the next one redraws anyway).
+		select {
+		case notices <- n:
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	port.Store(int64(st.port()))
+
+	notifier := tray.NewNotifier()
+	if cl, ok := notifier.(interface{ Close() error }); ok {
+		defer cl.Close()
+	}
+	dialogs := tray.NewDialogs(c.lang, st.settings.DialogTimeout)
+	app := tray.NewApp(tray.AppConfig{
+		Agent:       st.agent,
+		Sites:       st.gate,
+		Managed:     st.settings.AllowedPatterns(),
+		Notices:     notices,
+		UserConfig:  st.configPath,
+		Templates:   st.settings.Templates,
+		AuditDir:    st.auditDir,
+		TSALocked:   st.policy.TSA != "",
+		LevelLocked: st.policy.DefaultLevel != "",
+		Actions: &tray.Actions{
+			Service:  st.agent,
+			Verify:   st.verify,
+			Lang:     c.lang,
+			MaxBytes: st.settings.MaxDocumentBytes,
+		},
+		Dialogs:   dialogs,
+		Notifier:  notifier,
+		Autostart: autostartToggle{installer.Autostart{Exe: executable()}},
+		Diagnose:  func(ctx context.Context) string { return diagnose(ctx, c.lang, st) },
+		Quit:      quit,
+		Port:      st.port(),
+		Version:   version,
+		Lang:      c.lang,
+		Logger:    st.logger,
+	})
+	go app.Watch(ctx)
+
+	tr := tray.New()
+	app.SetRefresh(tr.Refresh)
+	trayDone := make(chan error, 1)
+	if rf.noTray {
+		trayDone <- nil
+	} else {
+		go func() {
+			trayDone <- tr.Run(ctx, tray.Config{State: app.State, Dispatch: app.Dispatch, Lang: c.lang})
+		}()
+		go rf.checkHost(ctx, c, st, notifier)
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-show:
+				st.logger.Info("another kyso run asked this one to show itself")
+				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if err := notifier.Notify(nctx, c.lang.T("tray.notify.running"), c.lang.T("tray.notify.running.body", st.port())); err != nil {
+					st.logger.Info("notification not shown", "err", err)
+				}
+				cancel()
+				tr.Refresh()
+			}
+		}
+	}()
+
+	err = st.serve(ctx, c)
+	quit()
+	if terr := <-trayDone; terr != nil {
+		st.logger.Info("tray ended", "err", terr)
+	}
+	return err
+}
+
+// checkHost tells the user once when the desktop shows no tray icons
+// (GNOME without the AppIndicator extension): kyso keeps working without
+// its icon.
+func (rf *runFlags) checkHost(ctx context.Context, c *cli, st *agentStack, n tray.Notifier) {
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ok, err := tray.HostPresent(hctx)
+	if ok {
+		return
+	}
+	st.logger.Warn("no tray host: kyso runs without its icon", "err", err)
+	if err := n.Notify(hctx, c.lang.T("tray.notify.noTray"), c.lang.T("tray.notify.noTray.body")); err != nil {
+		st.logger.Info("notification not shown", "err", err)
+	}
+}
+
+// autostartToggle is the tray's start-at-login switch over the installer's
+// per-user autostart.
+type autostartToggle struct{ a installer.Autostart }
+
+func (t autostartToggle) Enabled() bool {
+	s, err := t.a.Status()
+	return err == nil && s.Installed()
+}
+
+func (t autostartToggle) SetEnabled(on bool) error {
+	var err error
+	if on {
+		_, err = t.a.Install()
+	} else {
+		_, err = t.a.Uninstall()
+	}
+	return err
+}
+
+func executable() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "kyso"
+	}
+	return exe
+}
+
+// diagnose is what the tray's "Chẩn đoán" shows: the checks the agent can
+// make on itself.
+func diagnose(ctx context.Context, l interface{ T(string, ...any) string }, st *agentStack) string {
+	var b strings.Builder
+	fmt.Fprintln(&b, l.T("diag.version", version))
+	fmt.Fprintln(&b, l.T("diag.port", st.port()))
+	for _, m := range st.keys.Modules() {
+		if m.Loaded {
+			fmt.Fprintln(&b, l.T("diag.module.ok", m.Path, m.Manufacturer))
+		} else {
+			fmt.Fprintln(&b, l.T("diag.module.failed", m.Path, m.Error))
+		}
+	}
+	if len(st.keys.Modules()) == 0 {
+		fmt.Fprintln(&b, l.T("diag.module.none"))
+	}
+	toks, err := st.keys.Tokens(ctx)
+	switch {
+	case err != nil:
+		fmt.Fprintln(&b, l.T("diag.tokens.failed", err))
+	case len(toks) == 0:
+		fmt.Fprintln(&b, l.T("diag.tokens.none"))
+	default:
+		for _, t := range toks {
+			fmt.Fprintln(&b, l.T("diag.token", t.Label, t.Model))
+		}
+	}
+	tsa, level := st.agent.Defaults()
+	if tsa == "" {
+		tsa = "—"
+	}
+	fmt.Fprintln(&b, l.T("diag.signing", level, tsa))
+	fmt.Fprintln(&b, l.T("diag.files", st.configPath, st.auditDir))
+	return b.String()
+}
