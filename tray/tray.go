@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync/atomic"
 
@@ -40,6 +41,17 @@ var ran atomic.Bool
 // shell notification area on Windows) and dispatches clicks by item ID.
 type Tray struct {
 	refresh chan struct{}
+	// last is what was drawn last: a refresh that would draw the same
+	// again is skipped, so that a menu the user has open is not rebuilt
+	// (and closed) under them by every token or activity event.
+	last *drawn
+}
+
+// drawn is one rendering's content.
+type drawn struct {
+	menu    Menu
+	icon    Icon
+	tooltip string
 }
 
 // New returns a Tray that is not running yet.
@@ -122,9 +134,19 @@ func (cfg Config) state() State {
 // state's.
 func (t *Tray) render(cfg Config) {
 	s := cfg.state()
-	m := Build(s)
-	systray.SetIcon(cfg.Icon(IconState(s)))
-	systray.SetTooltip(Tooltip(s))
+	d := &drawn{menu: Build(s), icon: IconState(s), tooltip: Tooltip(s)}
+	last := t.last
+	t.last = d
+	if last == nil || last.icon != d.icon {
+		systray.SetIcon(cfg.Icon(d.icon))
+	}
+	if last == nil || last.tooltip != d.tooltip {
+		systray.SetTooltip(d.tooltip)
+	}
+	if last != nil && reflect.DeepEqual(last.menu, d.menu) {
+		return
+	}
+	m := d.menu
 	systray.ResetMenu() // closes the old items' ClickedCh: their goroutines end
 	items := renderMenu(m.Items, (*systray.MenuItem)(nil), systrayAdd, systraySeparator)
 	for id, it := range items {
