@@ -47,6 +47,7 @@ func runRun(c *cli, args []string) int {
 	if code, done := c.parse(fs, "run", args); done {
 		return code
 	}
+	hideOwnConsole()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rf.run(ctx, c); err != nil {
