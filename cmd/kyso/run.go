@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kyso-vn/kyso/agent"
-	"github.com/kyso-vn/kyso/bridge"
 	"github.com/kyso-vn/kyso/installer"
 	"github.com/kyso-vn/kyso/internal/instance"
 	"github.com/kyso-vn/kyso/tray"
@@ -32,18 +31,9 @@ func runRun(c *cli, args []string) int {
 	fs := c.flagSet("run", runSummary, "[--port P] [--config F]")
 	var rf runFlags
 	sf := &rf.serveFlags
-	fs.IntVar(&sf.port, "port", bridge.DefaultPort, c.pick([2]string{"cổng chính trên 127.0.0.1 (nếu bận dùng cổng dự phòng)", "primary port on 127.0.0.1 (the fallback is used when it is taken)"}))
-	fs.StringVar(&sf.config, "config", agent.DefaultUserConfigPath(), c.pick([2]string{"tệp cấu hình của người dùng", "the user's configuration file"}))
-	fs.StringVar(&sf.policy, "policy", "", c.pick([2]string{"tệp chính sách thay cho chính sách của máy", "a policy file instead of the machine policy"}))
-	fs.StringVar(&sf.auditDir, "audit-dir", defaultAuditDir(), c.pick([2]string{"thư mục nhật ký ký số", "folder of the signing audit log"}))
-	fs.StringVar(&sf.secretPath, "secret", agent.DefaultSecretPath(), c.pick([2]string{"tệp khóa bí mật cho ứng dụng cục bộ", "the local clients' secret file"}))
-	fs.Var(&sf.modules, "module", c.pick([2]string{"nạp thêm thư viện PKCS#11 (lặp lại được)", "also load this PKCS#11 library (repeatable)"}))
-	fs.BoolVar(&sf.noDiscover, "no-discover", false, c.pick([2]string{"không tự tìm thư viện PKCS#11", "do not discover PKCS#11 libraries"}))
-	fs.Var(&sf.trust, "trust", c.pick([2]string{"thêm CA gốc tin cậy cho kiểm tra chữ ký (PEM, lặp lại được)", "trust the root CAs in this PEM file for verification (repeatable)"}))
-	fs.StringVar(&sf.logLevel, "log", "info", "debug | info | warn | error")
+	sf.register(c, fs)
 	fs.StringVar(&rf.instanceDir, "instance-dir", "", c.pick([2]string{"thư mục khóa một phiên bản (mặc định theo người dùng)", "folder of the single-instance lock (default: per user)"}))
 	fs.BoolVar(&rf.noTray, "no-tray", false, c.pick([2]string{"không hiện biểu tượng khay", "do not show the tray icon"}))
-	registerTestFlags(fs, sf)
 	if code, done := c.parse(fs, "run", args); done {
 		return code
 	}

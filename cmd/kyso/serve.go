@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -45,16 +46,7 @@ func runServe(c *cli, args []string) int {
 	fs := c.flagSet("serve", serveSummary, "[--headless] [--port P] [--config F]")
 	var sf serveFlags
 	fs.BoolVar(&sf.headless, "headless", false, c.pick([2]string{"không dùng hộp thoại đồ họa: hỏi PIN trên terminal", "no graphical dialogs: ask for the PIN on the terminal"}))
-	fs.IntVar(&sf.port, "port", bridge.DefaultPort, c.pick([2]string{"cổng chính trên 127.0.0.1 (nếu bận dùng cổng dự phòng)", "primary port on 127.0.0.1 (the fallback is used when it is taken)"}))
-	fs.StringVar(&sf.config, "config", agent.DefaultUserConfigPath(), c.pick([2]string{"tệp cấu hình của người dùng", "the user's configuration file"}))
-	fs.StringVar(&sf.policy, "policy", "", c.pick([2]string{"tệp chính sách thay cho chính sách của máy (mặc định /etc/kyso/policy.json, trên Windows HKLM\\Software\\Policies\\kyso)", "a policy file instead of the machine policy (default /etc/kyso/policy.json; on Windows HKLM\\Software\\Policies\\kyso)"}))
-	fs.StringVar(&sf.auditDir, "audit-dir", defaultAuditDir(), c.pick([2]string{"thư mục nhật ký ký số", "folder of the signing audit log"}))
-	fs.StringVar(&sf.secretPath, "secret", agent.DefaultSecretPath(), c.pick([2]string{"tệp khóa bí mật cho ứng dụng cục bộ", "the local clients' secret file"}))
-	fs.Var(&sf.modules, "module", c.pick([2]string{"nạp thêm thư viện PKCS#11 (lặp lại được)", "also load this PKCS#11 library (repeatable)"}))
-	fs.BoolVar(&sf.noDiscover, "no-discover", false, c.pick([2]string{"không tự tìm thư viện PKCS#11", "do not discover PKCS#11 libraries"}))
-	fs.Var(&sf.trust, "trust", c.pick([2]string{"thêm CA gốc tin cậy cho kiểm tra chữ ký (PEM, lặp lại được)", "trust the root CAs in this PEM file for verification (repeatable)"}))
-	fs.StringVar(&sf.logLevel, "log", "info", "debug | info | warn | error")
-	registerTestFlags(fs, &sf)
+	sf.register(c, fs)
 	if code, done := c.parse(fs, "serve", args); done {
 		return code
 	}
@@ -65,6 +57,20 @@ func runServe(c *cli, args []string) int {
 		return exitCodeFor(err)
 	}
 	return exitOK
+}
+
+// register adds the flags kyso serve and kyso run share.
+func (sf *serveFlags) register(c *cli, fs *flag.FlagSet) {
+	fs.IntVar(&sf.port, "port", bridge.DefaultPort, c.pick([2]string{"cổng chính trên 127.0.0.1 (nếu bận dùng cổng dự phòng)", "primary port on 127.0.0.1 (the fallback is used when it is taken)"}))
+	fs.StringVar(&sf.config, "config", agent.DefaultUserConfigPath(), c.pick([2]string{"tệp cấu hình của người dùng", "the user's configuration file"}))
+	fs.StringVar(&sf.policy, "policy", "", c.pick([2]string{"tệp chính sách thay cho chính sách của máy (mặc định /etc/kyso/policy.json, trên Windows HKLM\\Software\\Policies\\kyso)", "a policy file instead of the machine policy (default /etc/kyso/policy.json; on Windows HKLM\\Software\\Policies\\kyso)"}))
+	fs.StringVar(&sf.auditDir, "audit-dir", defaultAuditDir(), c.pick([2]string{"thư mục nhật ký ký số", "folder of the signing audit log"}))
+	fs.StringVar(&sf.secretPath, "secret", agent.DefaultSecretPath(), c.pick([2]string{"tệp khóa bí mật cho ứng dụng cục bộ", "the local clients' secret file"}))
+	fs.Var(&sf.modules, "module", c.pick([2]string{"nạp thêm thư viện PKCS#11 (lặp lại được)", "also load this PKCS#11 library (repeatable)"}))
+	fs.BoolVar(&sf.noDiscover, "no-discover", false, c.pick([2]string{"không tự tìm thư viện PKCS#11", "do not discover PKCS#11 libraries"}))
+	fs.Var(&sf.trust, "trust", c.pick([2]string{"thêm CA gốc tin cậy cho kiểm tra chữ ký (PEM, lặp lại được)", "trust the root CAs in this PEM file for verification (repeatable)"}))
+	fs.StringVar(&sf.logLevel, "log", "info", "debug | info | warn | error")
+	registerTestFlags(fs, sf)
 }
 
 // auditSyncDelay groups the audit log's fsyncs: every record is written
