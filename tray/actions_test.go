@@ -208,18 +208,27 @@ func TestLocalActions(t *testing.T) {
 		testLocalActions(t)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLocalActions$", "-test.count=1", "-test.v", "-test.timeout=5m")
+	runInChild(t, "TestLocalActions", actionsChildEnv)
+}
+
+// runInChild runs the test named name in a fresh process of the test
+// binary with childEnv=1 set (and without the parent's SoftHSM
+// configuration), for state a library keeps once per process (SoftHSM's
+// configuration, systray), and fails when it fails or did not run.
+func runInChild(t *testing.T, name, childEnv string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v", "-test.timeout=5m")
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, softhsm.ConfEnvVar+"=") && !strings.HasPrefix(kv, actionsChildEnv+"=") {
+		if !strings.HasPrefix(kv, softhsm.ConfEnvVar+"=") && !strings.HasPrefix(kv, childEnv+"=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, actionsChildEnv+"=1")
+	cmd.Env = append(cmd.Env, childEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child process: %v\n%s", err, out)
 	}
-	if !bytes.Contains(out, []byte("--- PASS: TestLocalActions")) {
+	if !bytes.Contains(out, []byte("--- PASS: "+name)) {
 		t.Fatalf("the child process did not run the test:\n%s", out)
 	}
 	t.Logf("child process:\n%s", out)

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/internal/i18n"
 	"github.com/kyso-vn/kyso/internal/pdfcheck"
-	"github.com/kyso-vn/kyso/internal/softhsm"
 	"github.com/kyso-vn/kyso/internal/testimages"
 	"github.com/kyso-vn/kyso/token"
 )
@@ -243,21 +241,7 @@ func TestApp(t *testing.T) {
 		testApp(t)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestApp$", "-test.count=1", "-test.v", "-test.timeout=5m")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, softhsm.ConfEnvVar+"=") && !strings.HasPrefix(kv, appChildEnv+"=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, appChildEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child process: %v\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: TestApp")) {
-		t.Fatalf("the child process did not run the test:\n%s", out)
-	}
-	t.Logf("child process:\n%s", out)
+	runInChild(t, "TestApp", appChildEnv)
 }
 
 func testApp(t *testing.T) {

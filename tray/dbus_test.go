@@ -3,11 +3,9 @@
 package tray
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -30,27 +28,13 @@ func TestTrayDBus(t *testing.T) {
 	// systray runs once per process: every run of the test (also under
 	// -count=N) gets a fresh child process of the test binary.
 	if os.Getenv(dbusChildEnv) != "1" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestTrayDBus$", "-test.count=1", "-test.v", "-test.timeout=5m")
-		cmd.Env = append(os.Environ(), dbusChildEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("child process: %v\n%s", err, out)
-		}
-		if !bytes.Contains(out, []byte("--- PASS: TestTrayDBus")) {
-			t.Fatalf("the child process did not run the test:\n%s", out)
-		}
-		t.Logf("child process:\n%s", out)
+		runInChild(t, "TestTrayDBus", dbusChildEnv)
 		return
 	}
 	if ran.Load() {
 		t.Fatal("systray already ran in this child process")
 	}
-	dbustest.StartSessionBus(t)
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dbustest.Session(t)
 	w := dbustest.ExportWatcher(t, conn)
 
 	const site1, site2 = "https://dms.example.vn", "https://hop.example.gov.vn"
@@ -94,6 +78,7 @@ func TestTrayDBus(t *testing.T) {
 	// item registers before the tray draws it: wait for the tooltip.
 	want := i18n.Vietnamese.T("tray.tip.notoken")
 	var tip dbus.Variant
+	var err error
 	dbustest.Eventually(t, "the tooltip", func() bool {
 		tip, err = item.GetProperty("org.kde.StatusNotifierItem.ToolTip")
 		if err != nil {

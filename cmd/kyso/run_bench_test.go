@@ -5,8 +5,6 @@ package main
 import (
 	"testing"
 
-	"github.com/godbus/dbus/v5"
-
 	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/internal/dbustest"
 	"github.com/kyso-vn/kyso/internal/i18n"
@@ -17,12 +15,7 @@ import (
 // StatusNotifierWatcher), so the two sets of figures compare the tray's
 // cost.
 func BenchmarkRunIdle(b *testing.B) {
-	dbustest.StartSessionBus(b)
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dbustest.Session(b)
 	w := dbustest.ExportWatcher(b, conn)
 	dbustest.ExportNotifications(b, conn)
 	f := newServeFixture(b)

@@ -38,12 +38,7 @@ func startRun(t *testing.T, name string, spec serverSpec) (*kysoServer, string) 
 // list so that the next WebSocket upgrade from that origin is refused,
 // and a second `kyso run` hands over to the first and exits.
 func TestRunTray(t *testing.T) {
-	dbustest.StartSessionBus(t)
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dbustest.Session(t)
 	w := dbustest.ExportWatcher(t, conn)
 	notes := dbustest.ExportNotifications(t, conn)
 
@@ -167,12 +162,7 @@ func TestRunTray(t *testing.T) {
 // StatusNotifierWatcher: GNOME without the AppIndicator extension) kyso run
 // keeps serving and says so once in a notification.
 func TestRunWithoutTrayHost(t *testing.T) {
-	dbustest.StartSessionBus(t)
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dbustest.Session(t)
 	notes := dbustest.ExportNotifications(t, conn)
 	const site = "https://dms.example.vn"
 	s, _ := startRun(t, "run-no-host", serverSpec{policy: agent.Policy{AllowedOrigins: []string{site}}})

@@ -88,6 +88,19 @@ func StartSessionBus(t testing.TB) string {
 	return ""
 }
 
+// Session starts a private session bus (StartSessionBus) and returns a
+// connection to it, closed when the test ends.
+func Session(t testing.TB) *dbus.Conn {
+	t.Helper()
+	StartSessionBus(t)
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
+		t.Fatalf("connecting to the test's session bus: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // Eventually retries f every 20 ms until it returns true, and fails the
 // test naming what it waited for if that takes more than 10 s. D-Bus
 // peers answer asynchronously, so tests poll rather than sleep.
