@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -13,7 +14,10 @@ import (
 	"github.com/kyso-vn/kyso/internal/testimages"
 )
 
-func TestTemplates(t *testing.T) {
+// templateCerts issues an organisation and a personal certificate of a
+// fresh test PKI.
+func templateCerts(t *testing.T) (org, person *x509.Certificate) {
+	t.Helper()
 	pki, err := devpki.New(devpki.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -22,14 +26,17 @@ func TestTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, err := pki.Issue(devpki.Organisation(), key.Public())
-	if err != nil {
+	if org, err = pki.Issue(devpki.Organisation(), key.Public()); err != nil {
 		t.Fatal(err)
 	}
-	person, err := pki.Issue(devpki.Personal(), key.Public())
-	if err != nil {
+	if person, err = pki.Issue(devpki.Personal(), key.Public()); err != nil {
 		t.Fatal(err)
 	}
+	return org, person
+}
+
+func TestTemplates(t *testing.T) {
+	org, person := templateCerts(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "dau.png"), []byte("png"), 0o644); err != nil {
 		t.Fatal(err)
@@ -76,18 +83,7 @@ func TestTemplates(t *testing.T) {
 }
 
 func TestSetTemplateImage(t *testing.T) {
-	pki, err := devpki.New(devpki.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := devpki.GenerateSoftKey(devpki.ECP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	org, err := pki.Issue(devpki.Organisation(), key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	org, _ := templateCerts(t)
 	sum := sha256.Sum256(org.Raw)
 	handle := hex.EncodeToString(sum[:])
 	dir := t.TempDir()
