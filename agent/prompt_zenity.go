@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -23,13 +24,21 @@ import (
 // macOS). Every dialog closes after timeout (none when 0) and when its
 // request is cancelled.
 func NewZenityPrompter(lang i18n.Lang, timeout time.Duration) Prompter {
-	return &zenityPrompter{lang: lang, timeout: timeout}
+	z := &zenityPrompter{timeout: timeout}
+	z.lang.Store(&lang)
+	return z
 }
 
 type zenityPrompter struct {
-	lang    i18n.Lang
+	// lang changes when the user picks another language in the tray.
+	lang    atomic.Pointer[i18n.Lang]
 	timeout time.Duration
 }
+
+// SetLanguage makes the next dialogs speak lang.
+func (z *zenityPrompter) SetLanguage(lang i18n.Lang) { z.lang.Store(&lang) }
+
+func (z *zenityPrompter) language() i18n.Lang { return *z.lang.Load() }
 
 func (z *zenityPrompter) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	if z.timeout > 0 {
@@ -77,10 +86,10 @@ func zenityListText(s string) string {
 func (z *zenityPrompter) ApproveOrigin(ctx context.Context, origin string) (bool, error) {
 	ctx, cancel := z.bound(ctx)
 	defer cancel()
-	err := zenity.Question(FormatApproveOrigin(z.lang, origin),
-		zenity.Title(z.lang.T("prompt.title")),
-		zenity.OKLabel(z.lang.T("prompt.origin.allow")),
-		zenity.CancelLabel(z.lang.T("prompt.origin.deny")),
+	err := zenity.Question(FormatApproveOrigin(z.language(), origin),
+		zenity.Title(z.language().T("prompt.title")),
+		zenity.OKLabel(z.language().T("prompt.origin.allow")),
+		zenity.CancelLabel(z.language().T("prompt.origin.deny")),
 		zenity.DefaultCancel(),
 		zenity.Icon(zenity.WarningIcon),
 		zenity.Context(ctx))
@@ -104,13 +113,13 @@ func (z *zenityPrompter) ChooseCertificate(ctx context.Context, p ChoosePrompt) 
 	defer cancel()
 	items := make([]string, len(p.Certificates))
 	for i, c := range p.Certificates {
-		items[i] = strconv.Itoa(i+1) + ". " + FormatCertificateChoice(z.lang, c)
+		items[i] = strconv.Itoa(i+1) + ". " + FormatCertificateChoice(z.language(), c)
 	}
-	text := z.lang.T("prompt.choose.text") + "\n" + z.lang.T("prompt.choose.caller", callerText(z.lang, p.Caller))
+	text := z.language().T("prompt.choose.text") + "\n" + z.language().T("prompt.choose.caller", callerText(z.language(), p.Caller))
 	got, err := zenity.List(zenityListText(text), items,
-		zenity.Title(z.lang.T("prompt.title")),
-		zenity.OKLabel(z.lang.T("prompt.choose.ok")),
-		zenity.CancelLabel(z.lang.T("prompt.cancel")),
+		zenity.Title(z.language().T("prompt.title")),
+		zenity.OKLabel(z.language().T("prompt.choose.ok")),
+		zenity.CancelLabel(z.language().T("prompt.cancel")),
 		zenity.DisallowEmpty(),
 		zenity.Width(640), zenity.Height(360),
 		zenity.Context(ctx))
@@ -132,15 +141,15 @@ func (z *zenityPrompter) ChooseCertificate(ctx context.Context, p ChoosePrompt) 
 func (z *zenityPrompter) Sign(ctx context.Context, p SignPrompt) ([]byte, error) {
 	ctx, cancel := z.bound(ctx)
 	defer cancel()
-	title := zenity.Title(z.lang.T("prompt.title"))
-	ok := zenity.OKLabel(z.lang.T("prompt.sign"))
-	no := zenity.CancelLabel(z.lang.T("prompt.cancel"))
-	details := FormatSignDetails(z.lang, p)
+	title := zenity.Title(z.language().T("prompt.title"))
+	ok := zenity.OKLabel(z.language().T("prompt.sign"))
+	no := zenity.CancelLabel(z.language().T("prompt.cancel"))
+	details := FormatSignDetails(z.language(), p)
 
 	if !p.PINNeeded || runtime.GOOS == "windows" {
-		footer := z.lang.T("prompt.confirm")
+		footer := z.language().T("prompt.confirm")
 		if p.PINNeeded {
-			footer = z.lang.T("prompt.confirm.pin")
+			footer = z.language().T("prompt.confirm.pin")
 		}
 		icon := zenity.QuestionIcon
 		if p.FinalTry {
@@ -154,11 +163,11 @@ func (z *zenityPrompter) Sign(ctx context.Context, p SignPrompt) ([]byte, error)
 		}
 	}
 
-	text := zenityEntryText(FormatSignPrompt(z.lang, p))
+	text := zenityEntryText(FormatSignPrompt(z.language(), p))
 	if runtime.GOOS == "windows" {
-		text = z.lang.T("prompt.pin.short")
+		text = z.language().T("prompt.pin.short")
 		if p.RetriesLeft >= 0 {
-			text = z.lang.T("prompt.pin.short.left", p.RetriesLeft)
+			text = z.language().T("prompt.pin.short.left", p.RetriesLeft)
 		}
 	}
 	for {

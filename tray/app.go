@@ -62,7 +62,10 @@ type AppConfig struct {
 	Notifier               Notifier
 	Autostart              Autostart // nil: the item shows off and does nothing
 	// Diagnose returns the diagnostics report shown by "Chẩn đoán".
-	Diagnose func(ctx context.Context) string
+	Diagnose func(ctx context.Context, lang i18n.Lang) string
+	// OnLanguage is told when the user picks another language, for the
+	// windows the App does not own (the agent's dialogs, its own).
+	OnLanguage func(i18n.Lang)
 	// Quit stops kyso run.
 	Quit    func()
 	Port    int
@@ -208,7 +211,7 @@ func (a *App) Dispatch(id string) {
 	case id == IDDiagnostics:
 		text := l.T("tray.diagnostics.none")
 		if a.cfg.Diagnose != nil {
-			text = a.cfg.Diagnose(ctx)
+			text = a.cfg.Diagnose(ctx, l)
 		}
 		a.show(ctx, a.cfg.Dialogs.ShowText(ctx, l.T("tray.diagnostics"), text))
 	case id == IDAbout:
@@ -326,6 +329,9 @@ func (a *App) setLanguage(ctx context.Context, lang i18n.Lang) {
 	a.mu.Unlock()
 	if a.cfg.Actions != nil {
 		a.cfg.Actions.Lang = lang
+	}
+	if a.cfg.OnLanguage != nil {
+		a.cfg.OnLanguage(lang)
 	}
 }
 

@@ -178,6 +178,7 @@ type appFixture struct {
 	config   string
 	tpl      string
 	redraws  chan struct{}
+	langs    []i18n.Lang
 }
 
 func newAppFixture(t *testing.T) *appFixture {
@@ -215,6 +216,7 @@ func newAppFixture(t *testing.T) *appFixture {
 		Dialogs:    f.dialogs,
 		Notifier:   f.notifier,
 		Autostart:  &fakeAutostart{},
+		OnLanguage: func(l i18n.Lang) { f.langs = append(f.langs, l) },
 		Port:       19571,
 		Version:    "test",
 		Lang:       i18n.Vietnamese,
@@ -445,6 +447,9 @@ func testApp(t *testing.T) {
 		}
 		if f.app.Lang() != i18n.English || f.app.State().Lang != i18n.English {
 			t.Error("the menu did not switch to English")
+		}
+		if !slices.Equal(f.langs, []i18n.Lang{i18n.English}) {
+			t.Errorf("the dialogs were told %v, want [en]", f.langs)
 		}
 		f.app.Dispatch(IDStartAtLogin)
 		if !f.app.State().Settings.StartAtLogin {

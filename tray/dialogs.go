@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -72,7 +73,8 @@ type Dialogs interface {
 // certificates (file and signer names) cannot draw markup, expand escapes
 // or reorder lines with control and bidi characters.
 type ZenityDialogs struct {
-	lang    i18n.Lang
+	// lang changes when the user picks another language in the menu.
+	lang    atomic.Pointer[i18n.Lang]
 	timeout time.Duration
 }
 
@@ -81,15 +83,25 @@ var _ Dialogs = (*ZenityDialogs)(nil)
 // NewDialogs returns the tray's dialogs with their buttons in lang. Every
 // dialog closes after timeout (none when 0), as a cancel would.
 func NewDialogs(lang i18n.Lang, timeout time.Duration) *ZenityDialogs {
+	d := &ZenityDialogs{timeout: timeout}
+	d.SetLanguage(lang)
+	return d
+}
+
+// SetLanguage makes the next dialogs speak lang (Vietnamese unless
+// English).
+func (d *ZenityDialogs) SetLanguage(lang i18n.Lang) {
 	if lang != i18n.English {
 		lang = i18n.Vietnamese
 	}
-	return &ZenityDialogs{lang: lang, timeout: timeout}
+	d.lang.Store(&lang)
 }
+
+func (d *ZenityDialogs) language() i18n.Lang { return *d.lang.Load() }
 
 // PickFile shows the system's file chooser with filter's files.
 func (d *ZenityDialogs) PickFile(ctx context.Context, title string, filter FileFilter) (string, error) {
-	filters, err := filter.zenityFilters(d.lang)
+	filters, err := filter.zenityFilters(d.language())
 	if err != nil {
 		return "", err
 	}
@@ -123,8 +135,8 @@ func (d *ZenityDialogs) Choose(ctx context.Context, title, text string, options 
 		var err error
 		got, err = zenity.List(zenityListText(cleanText(text)), items,
 			zenity.Title(cleanLine(title)),
-			zenity.OKLabel(d.lang.T("tray.dialog.choose")),
-			zenity.CancelLabel(d.lang.T("tray.dialog.cancel")),
+			zenity.OKLabel(d.language().T("tray.dialog.choose")),
+			zenity.CancelLabel(d.language().T("tray.dialog.cancel")),
 			zenity.DefaultItems(items[0]),
 			zenity.DisallowEmpty(),
 			zenity.Width(560), zenity.Height(360),
@@ -153,8 +165,8 @@ func (d *ZenityDialogs) AskText(ctx context.Context, title, text, initial string
 		got, err = zenity.Entry(zenityEntryText(cleanText(text)),
 			zenity.Title(cleanLine(title)),
 			zenity.EntryText(cleanLine(initial)),
-			zenity.OKLabel(d.lang.T("tray.dialog.ok")),
-			zenity.CancelLabel(d.lang.T("tray.dialog.cancel")),
+			zenity.OKLabel(d.language().T("tray.dialog.ok")),
+			zenity.CancelLabel(d.language().T("tray.dialog.cancel")),
 			zenity.Width(480),
 			zenity.Context(ctx))
 		return err
@@ -181,7 +193,7 @@ func (d *ZenityDialogs) Message(ctx context.Context, title, text string, warning
 		// so the text needs no quoting.
 		return show(cleanText(text),
 			zenity.Title(cleanLine(title)),
-			zenity.OKLabel(d.lang.T("tray.dialog.close")),
+			zenity.OKLabel(d.language().T("tray.dialog.close")),
 			zenity.Context(ctx))
 	})
 }

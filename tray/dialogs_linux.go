@@ -55,8 +55,8 @@ func textInfoArgs(d *ZenityDialogs, title string) []string {
 		"--title=" + cleanLine(title),
 		"--width=900", "--height=560",
 		"--font=monospace",
-		"--ok-label=" + d.lang.T("tray.dialog.close"),
-		"--cancel-label=" + d.lang.T("tray.dialog.cancel"),
+		"--ok-label=" + d.language().T("tray.dialog.close"),
+		"--cancel-label=" + d.language().T("tray.dialog.cancel"),
 	}
 }
 

@@ -22,7 +22,7 @@ func (d *ZenityDialogs) ShowText(ctx context.Context, title, text string) error 
 	err := d.runUntimed(ctx, func(ctx context.Context) error {
 		return zenity.Info(cleanText(text),
 			zenity.Title(cleanLine(title)),
-			zenity.OKLabel(d.lang.T("tray.dialog.close")),
+			zenity.OKLabel(d.language().T("tray.dialog.close")),
 			zenity.NoIcon,
 			zenity.Context(ctx))
 	})

@@ -239,8 +239,13 @@ func TestDialogRunBounds(t *testing.T) {
 }
 
 func TestDialogLanguage(t *testing.T) {
-	if d := NewDialogs("fr", 0); d.lang != i18n.Vietnamese {
-		t.Errorf("an unknown language gives %q, want Vietnamese", d.lang)
+	d := NewDialogs("fr", 0)
+	if got := d.language(); got != i18n.Vietnamese {
+		t.Errorf("an unknown language gives %q, want Vietnamese", got)
+	}
+	d.SetLanguage(i18n.English)
+	if got := d.language(); got != i18n.English {
+		t.Errorf("after SetLanguage(en): %q", got)
 	}
 	for _, key := range []string{"tray.dialog.choose", "tray.dialog.ok", "tray.dialog.cancel", "tray.dialog.close", "tray.dialog.filter.pdf", "tray.dialog.filter.image"} {
 		if !i18n.Has(key) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/installer"
+	"github.com/kyso-vn/kyso/internal/i18n"
 	"github.com/kyso-vn/kyso/internal/instance"
 	"github.com/kyso-vn/kyso/tray"
 )
@@ -137,12 +138,18 @@ func (rf *runFlags) run(ctx context.Context, c *cli) error {
 		Dialogs:   dialogs,
 		Notifier:  notifier,
 		Autostart: autostartToggle{installer.Autostart{Exe: executable()}},
-		Diagnose:  func(ctx context.Context) string { return diagnose(ctx, c.lang, st) },
-		Quit:      quit,
-		Port:      st.port(),
-		Version:   version,
-		Lang:      c.lang,
-		Logger:    st.logger,
+		Diagnose:  func(ctx context.Context, l i18n.Lang) string { return diagnose(ctx, l, st) },
+		OnLanguage: func(l i18n.Lang) {
+			dialogs.SetLanguage(l)
+			if p, ok := st.prompter.(interface{ SetLanguage(i18n.Lang) }); ok {
+				p.SetLanguage(l)
+			}
+		},
+		Quit:    quit,
+		Port:    st.port(),
+		Version: version,
+		Lang:    c.lang,
+		Logger:  st.logger,
 	})
 	go app.Watch(ctx)
 
@@ -155,7 +162,7 @@ func (rf *runFlags) run(ctx context.Context, c *cli) error {
 		go func() {
 			trayDone <- tr.Run(ctx, tray.Config{State: app.State, Dispatch: app.Dispatch, Lang: c.lang})
 		}()
-		go rf.checkHost(ctx, c, st, notifier)
+		go rf.checkHost(ctx, app.Lang(), st, notifier)
 	}
 	go func() {
 		for {
@@ -165,7 +172,7 @@ func (rf *runFlags) run(ctx context.Context, c *cli) error {
 			case <-show:
 				st.logger.Info("another kyso run asked this one to show itself")
 				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if err := notifier.Notify(nctx, c.lang.T("tray.notify.running"), c.lang.T("tray.notify.running.body", st.port())); err != nil {
+				if err := notifier.Notify(nctx, app.Lang().T("tray.notify.running"), app.Lang().T("tray.notify.running.body", st.port())); err != nil {
 					st.logger.Info("notification not shown", "err", err)
 				}
 				cancel()
@@ -185,7 +192,7 @@ func (rf *runFlags) run(ctx context.Context, c *cli) error {
 // checkHost tells the user once when the desktop shows no tray icons
 // (GNOME without the AppIndicator extension): kyso keeps working without
 // its icon.
-func (rf *runFlags) checkHost(ctx context.Context, c *cli, st *agentStack, n tray.Notifier) {
+func (rf *runFlags) checkHost(ctx context.Context, l i18n.Lang, st *agentStack, n tray.Notifier) {
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	ok, err := tray.HostPresent(hctx)
@@ -193,7 +200,7 @@ func (rf *runFlags) checkHost(ctx context.Context, c *cli, st *agentStack, n tra
 		return
 	}
 	st.logger.Warn("no tray host: kyso runs without its icon", "err", err)
-	if err := n.Notify(hctx, c.lang.T("tray.notify.noTray"), c.lang.T("tray.notify.noTray.body")); err != nil {
+	if err := n.Notify(hctx, l.T("tray.notify.noTray"), l.T("tray.notify.noTray.body")); err != nil {
 		st.logger.Info("notification not shown", "err", err)
 	}
 }

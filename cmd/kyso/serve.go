@@ -101,6 +101,7 @@ func (sf *serveFlags) serve(ctx context.Context, c *cli) error {
 type agentStack struct {
 	agent      *agent.Agent
 	gate       *agent.OriginGate
+	prompter   agent.Prompter
 	settings   *agent.Settings
 	policy     *agent.Policy
 	keys       *token.Manager
@@ -160,6 +161,7 @@ func (sf *serveFlags) start(c *cli, notify func(agent.Notice)) (st *agentStack, 
 	if err != nil {
 		return nil, err
 	}
+	st.prompter = prompter
 	st.gate = agent.NewOriginGate(settings, user, sf.config, prompter, nil, st.logger)
 	audit, err := agent.OpenAuditLog(sf.auditDir, agent.AuditOptions{SyncDelay: auditSyncDelay})
 	if err != nil {
