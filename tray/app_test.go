@@ -19,6 +19,7 @@ import (
 	"github.com/kyso-vn/kyso/internal/i18n"
 	"github.com/kyso-vn/kyso/internal/pdfcheck"
 	"github.com/kyso-vn/kyso/internal/testimages"
+	"github.com/kyso-vn/kyso/internal/xvfbtest"
 	"github.com/kyso-vn/kyso/token"
 )
 
@@ -355,7 +356,7 @@ func testApp(t *testing.T) {
 		// The menu's action with the real report window under Xvfb: the
 		// window shows the Vietnamese report (screenshot in the artifacts)
 		// and the action ends when the user closes it.
-		dlgStartXvfb(t)
+		xvfbtest.Start(t, xvfbtest.Options{})
 		f.dialogs.show = NewDialogs(i18n.Vietnamese, 2*time.Minute)
 		defer func() { f.dialogs.show = nil }()
 		f.dialogs.files = []string{filepath.Join(work, "to-trinh-da-ky.pdf")}
@@ -364,28 +365,28 @@ func testApp(t *testing.T) {
 			defer close(done)
 			f.app.Dispatch(IDVerifyFile)
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), dlgBound)
+		ctx, cancel := context.WithTimeout(context.Background(), xvfbtest.Bound)
 		defer cancel()
 		title := i18n.Vietnamese.T("tray.report.title", "to-trinh-da-ky.pdf")
-		wid := dlgWaitWindow(ctx, t, title)
-		img, rect := dlgScreenshot(ctx, t, wid, "tray-verify-report")
-		if colours, ink, area := inkStats(img, rect); colours <= 10 || ink*100 <= area {
+		wid := xvfbtest.WaitWindow(ctx, t, title)
+		img, rect := xvfbtest.Screenshot(ctx, t, wid, "tray-verify-report")
+		if colours, ink, area := xvfbtest.InkStats(img, rect); colours <= 10 || ink*100 <= area {
 			t.Errorf("the report window looks blank: %d colours, %d of %d pixels not background", colours, ink, area)
 		}
-		p := dlgTheDialog(t)
-		if !slices.Contains(p.args, "--text-info") {
-			t.Errorf("the report is not in a text window: %q", p.args)
+		p := xvfbtest.TheDialog(t)
+		if !slices.Contains(p.Args, "--text-info") {
+			t.Errorf("the report is not in a text window: %q", p.Args)
 		}
 		select {
 		case <-done:
 			t.Fatal("the action ended before the report was closed")
 		default:
 		}
-		dlgXdo(ctx, t, "windowfocus", "--sync", wid)
-		dlgXdo(ctx, t, "key", "Escape")
+		xvfbtest.Xdo(ctx, t, "windowfocus", "--sync", wid)
+		xvfbtest.Xdo(ctx, t, "key", "Escape")
 		select {
 		case <-done:
-		case <-time.After(dlgBound):
+		case <-time.After(xvfbtest.Bound):
 			t.Fatal("the action did not end when the report was closed")
 		}
 		win := f.dialogs.take()
