@@ -49,6 +49,7 @@ func commands() []command {
 		{"serve", serveSummary, runServe},
 		{"run", runSummary, runRun},
 		{"service", serviceSummary, runService},
+		{"policy", policySummary, runPolicy},
 		{"audit", auditSummary, runAudit},
 		{"demo", [2]string{"tạo token phát triển với chứng thư thử nghiệm và liệt kê", "create the development token with test certificates and list it"}, runDemo},
 		{"version", [2]string{"in phiên bản", "print the version"}, runVersion},
