@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	htmltemplate "html/template"
 	"io"
-	"io/fs"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -67,42 +63,8 @@ const chromiumPath = "/usr/bin/chromium"
 // demo-issue.png, demo-incumbent.png); otherwise W1W2's go to a temporary
 // folder and Incumbent takes none.
 func TestBrowserDemoW2(t *testing.T) {
-	sdk, err := filepath.Abs("../../js-sdk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found (%v): the browser test needs Node.js 20 or later, then `npm ci` in js-sdk", tool, err)
-		}
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("chromium is missing (%v): `apt-get install chromium` (make test does)", err)
-	}
-	if _, err := os.Stat(filepath.Join(sdk, "node_modules", "playwright-core", "package.json")); err != nil {
-		t.Fatalf("js-sdk/node_modules/playwright-core is missing (%v): run `npm ci` in js-sdk first (make test does)", err)
-	}
-	// The port must be free: another agent there would answer the pages.
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(browserAgentPort))
-	if err != nil {
-		t.Fatalf("port %d, the agent's port the demo pages connect to, is in use (is a kyso agent running?): %v", browserAgentPort, err)
-	}
-	ln.Close()
-
-	ctx := context.Background()
-	if dl, ok := t.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-30*time.Second))
-		defer cancel()
-	}
-
-	// The pages load the SDK bundle: build it as `make demo` does.
 	start := time.Now()
-	build := exec.CommandContext(ctx, "npm", "run", "build")
-	build.Dir = sdk
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("npm run build in js-sdk: %v\n%s", err, out)
-	}
+	ctx, sdk := browserTestSetup(t)
 	t.Logf("SDK built in %s", time.Since(start).Round(time.Millisecond))
 
 	f := newServeFixture(t)
@@ -173,21 +135,10 @@ func TestBrowserDemoW2(t *testing.T) {
 	// node runs a script of js-sdk/test-browser with env added.
 	node := func(t *testing.T, script string, env ...string) {
 		t.Helper()
-		start := time.Now()
-		cmd := exec.CommandContext(ctx, "node", filepath.Join("test-browser", script))
-		cmd.Dir = sdk
-		cmd.Env = append(os.Environ(),
-			"KYSO_CERT_PERSONAL_NAME="+personal.CommonName,
-			"KYSO_CERT_ORG_NAME="+org.CommonName,
-			"CHROMIUM="+chromiumPath,
-			"NO_COLOR=1",
-		)
-		cmd.Env = append(cmd.Env, env...)
-		outText, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("node test-browser/%s: %v\n%s\n--- kyso serve log (tail) ---\n%s", script, err, outText, s.logTail())
-		}
-		t.Logf("node test-browser/%s (%s):\n%s", script, time.Since(start).Round(time.Millisecond), outText)
+		runBrowserScript(ctx, t, sdk, script, s, append([]string{
+			"KYSO_CERT_PERSONAL_NAME=" + personal.CommonName,
+			"KYSO_CERT_ORG_NAME=" + org.CommonName,
+		}, env...)...)
 	}
 	// newDialogs checks that n dialogs were shown since the last call.
 	seen := 0
@@ -549,29 +500,9 @@ func uploadToDMS(t *testing.T, base, name string, data []byte) {
 const chromiumPolicyDir = "/etc/chromium/policies/managed"
 
 // writeChromiumPolicy pre-allows origins' loopback access with a managed
-// Chromium policy (both policy names), read when the browser starts, and
-// removes it (and any folder it created) when the test ends. It fails
-// when the folder cannot be written: the test runs as root in CI.
+// Chromium policy (both policy names) until the test ends.
 func writeChromiumPolicy(t *testing.T, origins []string) {
 	t.Helper()
-	var created []string
-	for _, d := range []string{"/etc/chromium", "/etc/chromium/policies", chromiumPolicyDir} {
-		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatalf("cannot create %s for Chromium's managed policy (run the browser test as root): %v", d, err)
-			}
-			created = append(created, d)
-		}
-	}
-	t.Cleanup(func() {
-		for i := len(created) - 1; i >= 0; i-- {
-			os.Remove(created[i]) // only if empty
-		}
-	})
-	path := filepath.Join(chromiumPolicyDir, "kyso-test.json")
-	if _, err := os.Stat(path); err == nil {
-		t.Fatalf("%s exists already: another run left it, or someone else's policy; remove it", path)
-	}
 	data, err := json.MarshalIndent(map[string][]string{
 		"LoopbackNetworkAllowedForUrls":    origins,
 		"LocalNetworkAccessAllowedForUrls": origins,
@@ -579,15 +510,8 @@ func writeChromiumPolicy(t *testing.T, origins []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatalf("cannot write Chromium's managed policy %s (run the browser test as root): %v", path, err)
-	}
-	t.Cleanup(func() {
-		if err := os.Remove(path); err != nil {
-			t.Errorf("removing %s: %v", path, err)
-		}
-	})
-	t.Logf("managed Chromium policy %s: %s", path, data)
+	installManagedPolicy(t, filepath.Join(chromiumPolicyDir, "kyso-test.json"), data)
+	t.Logf("managed Chromium policy: %s", data)
 }
 
 // startBrowserDMS starts a demo DMS on free ports until the test ends.
