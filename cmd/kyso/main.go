@@ -50,6 +50,7 @@ func commands() []command {
 		{"run", runSummary, runRun},
 		{"service", serviceSummary, runService},
 		{"policy", policySummary, runPolicy},
+		{"doctor", doctorSummary, runDoctor},
 		{"audit", auditSummary, runAudit},
 		{"demo", [2]string{"tạo token phát triển với chứng thư thử nghiệm và liệt kê", "create the development token with test certificates and list it"}, runDemo},
 		{"version", [2]string{"in phiên bản", "print the version"}, runVersion},

@@ -46,8 +46,14 @@ type Request struct {
 	Args []string `json:"args,omitempty"`
 }
 
-// CommandShow asks the running instance to show itself.
-const CommandShow = "show"
+// Commands a later process sends the running instance.
+const (
+	// CommandShow asks the running instance to show itself.
+	CommandShow = "show"
+	// CommandStatus only asks who is running (kyso doctor): the handler
+	// answers without showing anything.
+	CommandStatus = "status"
+)
 
 const (
 	lockName   = "instance.lock"
@@ -261,7 +267,7 @@ func (i *Instance) handle(c net.Conn) {
 	}
 	var r reply
 	switch req.Command {
-	case CommandShow:
+	case CommandShow, CommandStatus:
 		r.Info = i.handler(req)
 	default:
 		r.Error = fmt.Sprintf("unknown command %q", req.Command)

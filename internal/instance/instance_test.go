@@ -185,6 +185,7 @@ func TestSignalReachesHandler(t *testing.T) {
 	reqs := []Request{
 		{Command: CommandShow},
 		{Command: CommandShow, Args: []string{"--open", "/home/an/Hợp đồng số 1.pdf"}},
+		{Command: CommandStatus},
 	}
 	for _, req := range reqs {
 		got, err := Signal(signalCtx(t), dir, req)
