@@ -13,6 +13,7 @@ import (
 
 	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/installer"
+	"github.com/kyso-vn/kyso/installer/doctor"
 	"github.com/kyso-vn/kyso/internal/i18n"
 	"github.com/kyso-vn/kyso/internal/instance"
 	"github.com/kyso-vn/kyso/tray"
@@ -66,10 +67,12 @@ func (rf *runFlags) run(ctx context.Context, c *cli) error {
 	show := make(chan struct{}, 1)
 	// port is set once the bridge listens; a second launch may ask before.
 	var port atomic.Int64
-	handler := func(instance.Request) instance.Info {
-		select {
-		case show <- struct{}{}:
-		default:
+	handler := func(req instance.Request) instance.Info {
+		if req.Command == instance.CommandShow {
+			select {
+			case show <- struct{}{}:
+			default:
+			}
 		}
 		return instance.Info{PID: os.Getpid(), Port: int(port.Load()), Version: version}
 	}
@@ -138,7 +141,7 @@ func (rf *runFlags) run(ctx context.Context, c *cli) error {
 		Dialogs:   dialogs,
 		Notifier:  notifier,
 		Autostart: autostartToggle{installer.Autostart{Exe: executable()}},
-		Diagnose:  func(ctx context.Context, l i18n.Lang) string { return diagnose(ctx, l, st) },
+		Diagnose:  func(ctx context.Context, l i18n.Lang) string { return diagnose(ctx, l, &rf.serveFlags, st) },
 		OnLanguage: func(l i18n.Lang) {
 			dialogs.SetLanguage(l)
 			if p, ok := st.prompter.(interface{ SetLanguage(i18n.Lang) }); ok {
@@ -232,38 +235,27 @@ func executable() string {
 	return exe
 }
 
-// diagnose is what the tray's "Chẩn đoán" shows: the checks the agent can
-// make on itself.
-func diagnose(ctx context.Context, l interface{ T(string, ...any) string }, st *agentStack) string {
+// diagnose is what the tray's "Chẩn đoán" shows: kyso doctor's report on
+// this running agent (its own token manager, policy and port; the agent
+// is this process, so it is not asked through the instance lock).
+func diagnose(ctx context.Context, l i18n.Lang, sf *serveFlags, st *agentStack) string {
 	var b strings.Builder
-	fmt.Fprintln(&b, l.T("diag.version", version))
-	fmt.Fprintln(&b, l.T("diag.port", st.port()))
-	for _, m := range st.keys.Modules() {
-		if m.Loaded {
-			fmt.Fprintln(&b, l.T("diag.module.ok", m.Path, m.Manufacturer))
-		} else {
-			fmt.Fprintln(&b, l.T("diag.module.failed", m.Path, m.Error))
-		}
+	rep := doctor.Run(ctx, doctor.Config{
+		Version:    version,
+		Keys:       st.keys,
+		Modules:    append(append([]string(nil), st.settings.Modules...), sf.modules...),
+		TrustFiles: sf.trust,
+		LoadPolicy: func() (*agent.Policy, error) { return st.policy, nil },
+		ConfigPath: st.configPath,
+		AuditDir:   st.auditDir,
+		Ports:      []int{st.port()},
+		Agent: func(context.Context) (instance.Info, error) {
+			return instance.Info{PID: os.Getpid(), Port: st.port(), Version: version}, nil
+		},
+		Exe: executable(),
+	})
+	if err := rep.WriteText(&b, l); err != nil {
+		return err.Error()
 	}
-	if len(st.keys.Modules()) == 0 {
-		fmt.Fprintln(&b, l.T("diag.module.none"))
-	}
-	toks, err := st.keys.Tokens(ctx)
-	switch {
-	case err != nil:
-		fmt.Fprintln(&b, l.T("diag.tokens.failed", err))
-	case len(toks) == 0:
-		fmt.Fprintln(&b, l.T("diag.tokens.none"))
-	default:
-		for _, t := range toks {
-			fmt.Fprintln(&b, l.T("diag.token", t.Label, t.Model))
-		}
-	}
-	tsa, level := st.agent.Defaults()
-	if tsa == "" {
-		tsa = "—"
-	}
-	fmt.Fprintln(&b, l.T("diag.signing", level, tsa))
-	fmt.Fprintln(&b, l.T("diag.files", st.configPath, st.auditDir))
 	return b.String()
 }
