@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages kyso's tests and demo need, skipping those
-# already present. Usage: scripts/install-deps.sh [test|demo]
+# Installs the system packages kyso's tests, demo and release build need,
+# skipping those already present. Usage: scripts/install-deps.sh [test|demo|dist]
 #
 # It only ever installs Debian packages by name. Where it cannot (not root
 # and no sudo, or not a Debian-like system) it prints exactly what to install
@@ -39,7 +39,20 @@ declare -A need=(
   [dbus-daemon]=dbus
   # The XDG autostart entry kyso service install writes is validated.
   [desktop-file-validate]=desktop-file-utils
+  # The packages (make dist, internal/dist's tests): the .msi is built with
+  # wixl, finished and read with msitools, signed with osslsigncode; the
+  # .rpm is read with rpm; the manual page is checked with groff.
+  [wixl]=wixl
+  [msibuild]=msitools
+  [msiinfo]=msitools
+  [osslsigncode]=osslsigncode
+  [rpm]=rpm
+  [groff]=groff-base
 )
+if [ "$purpose" = dist ]; then
+  # make dist: the Windows cross-compiler and the .msi and signing tools.
+  need=([cc]=gcc [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64 [wixl]=wixl [msibuild]=msitools [osslsigncode]=osslsigncode)
+fi
 if [ "$purpose" = demo ]; then
   # The demo needs only the development token; the PKCS#12 fallback covers
   # the rest when even that cannot be installed.
@@ -52,11 +65,11 @@ for cmd in "${!need[@]}"; do
 done
 # SoftHSM's module can be present without softhsm2-util on some systems and
 # vice versa; the module is what the tests load.
-if ! ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so >/dev/null 2>&1; then
+if [ "$purpose" != dist ] && ! ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so >/dev/null 2>&1; then
   missing+=(softhsm2)
 fi
 # Benchmarks read peak memory through GNU time (the shell's time is a builtin).
-if [ ! -x /usr/bin/time ]; then
+if [ "$purpose" != dist ] && [ ! -x /usr/bin/time ]; then
   missing+=(time)
 fi
 # The test corpus and the embedded font use Liberation Serif (metric-compatible
