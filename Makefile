@@ -88,14 +88,14 @@ clean:
 	rm -rf bin dist js-sdk/dist
 
 # Release artifacts in dist/: the .deb and .rpm (nfpm, pinned in
-# internal/dist), kyso.exe and the .msi (wixl) with Authenticode signatures
+# installer/dist), kyso.exe and the .msi (wixl) with Authenticode signatures
 # (osslsigncode), and SHA256SUMS. Versioned by git describe --tags.
 # Without SIGN_PKCS12=FILE SIGN_PASS_FILE=FILE (or SIGN_PKCS11_MODULE=LIB
 # SIGN_PKCS11_KEY=URI with SIGN_CERTS=PEM or SIGN_PKCS11_CERT=URI) the
 # signatures use a throwaway test certificate, whose CA is written to
 # dist/test-signing-ca.pem; SIGN_REQUIRED=1 refuses that, SIGN_TIMESTAMP_URL
 # adds an RFC 3161 timestamp. docs/deployment.md, "Packages".
-# The tests (internal/dist, run by test-go) build the same into a
+# The tests (installer/dist, run by test-go) build the same into a
 # temporary folder and install the .deb.
 dist:
 	@scripts/install-deps.sh dist

@@ -39,7 +39,7 @@ declare -A need=(
   [dbus-daemon]=dbus
   # The XDG autostart entry kyso service install writes is validated.
   [desktop-file-validate]=desktop-file-utils
-  # The packages (make dist, internal/dist's tests): the .msi is built with
+  # The packages (make dist, installer/dist's tests): the .msi is built with
   # wixl, finished and read with msitools, signed with osslsigncode; the
   # .rpm is read with rpm; the manual page is checked with groff.
   [wixl]=wixl

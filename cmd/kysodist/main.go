@@ -1,6 +1,6 @@
 // Command kysodist builds kyso's release artifacts into a folder (`make
 // dist` runs it): the .deb and .rpm, the signed kyso.exe and .msi, and
-// SHA256SUMS. See internal/dist and docs/deployment.md ("Packages").
+// SHA256SUMS. See installer/dist and docs/deployment.md ("Packages").
 //
 // Usage:
 //
@@ -26,7 +26,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kyso-vn/kyso/internal/dist"
+	"github.com/kyso-vn/kyso/installer/dist"
 )
 
 func main() {

@@ -1,7 +1,7 @@
 // Package packaging holds the source files of kyso's installable packages
 // — the nfpm configuration (.deb, .rpm), the WiX descriptor (.msi), the
 // manual page, the application-menu entry, the scalable icon and the
-// maintainer scripts — so that the build (internal/dist) reads them from
+// maintainer scripts — so that the build (installer/dist) reads them from
 // the binary that runs it instead of from a working directory it would
 // have to find.
 //

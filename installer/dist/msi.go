@@ -11,7 +11,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/kyso-vn/kyso/packaging"
+	"github.com/kyso-vn/kyso/installer/packaging"
 	"github.com/kyso-vn/kyso/tray"
 )
 

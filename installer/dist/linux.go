@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kyso-vn/kyso/installer"
-	"github.com/kyso-vn/kyso/packaging"
+	"github.com/kyso-vn/kyso/installer/packaging"
 	"github.com/kyso-vn/kyso/tray"
 )
 
@@ -53,12 +53,12 @@ func Autostart(root string) (unit, desktop []byte, linkTarget string, err error)
 		case "etc/xdg/autostart/kyso.desktop":
 			desktop = c
 		default:
-			return nil, nil, "", fmt.Errorf("dist: installer writes %s, which the packages do not carry: update internal/dist", p)
+			return nil, nil, "", fmt.Errorf("dist: installer writes %s, which the packages do not carry: update installer/dist", p)
 		}
 	}
 	for p, t := range links {
 		if rel, _ := filepath.Rel(root, p); rel != "etc/systemd/user/graphical-session.target.wants/kyso.service" {
-			return nil, nil, "", fmt.Errorf("dist: installer links %s, which the packages do not carry: update internal/dist", p)
+			return nil, nil, "", fmt.Errorf("dist: installer links %s, which the packages do not carry: update installer/dist", p)
 		}
 		linkTarget = t
 	}

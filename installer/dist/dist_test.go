@@ -718,7 +718,7 @@ func checkManPage(t *testing.T, path string, commands []string) {
 	}
 	for _, cmd := range commands {
 		if !regexp.MustCompile(`(?m)^\.B ` + regexp.QuoteMeta(strings.ReplaceAll(cmd, "-", `\-`)) + `\b`).Match(src) {
-			t.Errorf("%s does not describe kyso %s (packaging/kyso.1)", path, cmd)
+			t.Errorf("%s does not describe kyso %s (installer/packaging/kyso.1)", path, cmd)
 		}
 	}
 	cmd := exec.Command("groff", "-man", "-ww", "-z")
