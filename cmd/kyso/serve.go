@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/bridge"
+	"github.com/kyso-vn/kyso/installer"
 	"github.com/kyso-vn/kyso/internal/i18n"
 	"github.com/kyso-vn/kyso/token"
 	"golang.org/x/term"
@@ -25,7 +27,11 @@ var serveSummary = [2]string{"chạy tác tử ký số cho các trang web (khô
 // serveFlags are kyso serve's flags; serve_kysotest.go adds the scripted
 // prompter in test builds only.
 type serveFlags struct {
-	headless   bool
+	headless bool
+	// unattended (kyso serve only) takes PINs from pinFile instead of a
+	// person: a system service on a server (docs/deployment.md).
+	unattended bool
+	pinFile    string
 	port       int
 	config     string
 	policy     string
@@ -43,12 +49,29 @@ type serveFlags struct {
 }
 
 func runServe(c *cli, args []string) int {
-	fs := c.flagSet("serve", serveSummary, "[--headless] [--port P] [--config F]")
+	fs := c.flagSet("serve", serveSummary, "[--headless [--unattended --pin-file F]] [--port P] [--config F]")
 	var sf serveFlags
 	fs.BoolVar(&sf.headless, "headless", false, c.pick([2]string{"không dùng hộp thoại đồ họa: hỏi PIN trên terminal", "no graphical dialogs: ask for the PIN on the terminal"}))
+	fs.BoolVar(&sf.unattended, "unattended", false, c.pick([2]string{
+		"chỉ cho máy chủ (dịch vụ hệ thống, HSM): lấy PIN từ --pin-file, không hỏi ai; chỉ các trang trong chính sách của máy được kết nối; cần --headless",
+		"servers only (a system service with an HSM): take the PIN from --pin-file and ask nobody; only the machine policy's origins connect; needs --headless"}))
+	fs.StringVar(&sf.pinFile, "pin-file", "", c.pick([2]string{
+		"với --unattended: tệp chứa mã PIN (chỉ chủ sở hữu đọc được, ví dụ %d/pin của LoadCredential= trong systemd)",
+		"with --unattended: the file holding the PIN (readable by its owner only, e.g. %d/pin from systemd's LoadCredential=)"}))
 	sf.register(c, fs)
 	if code, done := c.parse(fs, "serve", args); done {
 		return code
+	}
+	if err := sf.checkUnattended(); err != nil {
+		c.usageError("serve", c.describe(err))
+		return exitUsage
+	}
+	if sf.unattended {
+		// Started by the Windows service control manager: it runs the
+		// server and stops it (no signals there).
+		if managed, code := sf.serveManaged(c); managed {
+			return code
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -57,6 +80,48 @@ func runServe(c *cli, args []string) int {
 		return exitCodeFor(err)
 	}
 	return exitOK
+}
+
+// checkUnattended refuses the unattended flags where they make no sense.
+func (sf *serveFlags) checkUnattended() error {
+	switch {
+	case sf.unattended && !sf.headless:
+		return usageErr("--unattended needs --headless: it is for a server without a desktop session")
+	case sf.unattended && sf.pinFile == "":
+		return usageErr("--unattended needs --pin-file FILE: nobody is there to type the PIN")
+	case sf.pinFile != "" && !sf.unattended:
+		return usageErr("--pin-file goes with --unattended (a server); the desktop agent asks for the PIN in its dialog")
+	case sf.unattended && sf.prompter != nil:
+		return usageErr("--unattended and --scripted-prompter exclude each other")
+	}
+	return nil
+}
+
+// serveManaged runs the server under the Windows service control manager
+// when it started this process, and reports whether it did.
+func (sf *serveFlags) serveManaged(c *cli) (bool, int) {
+	managed, err := installer.RunUnderServiceManager(installer.DefaultSystemServiceName, func(log io.Writer) (func(context.Context) error, error) {
+		if log != nil {
+			// A service has no console: its output goes to the event log.
+			c.stdout, c.stderr = log, log
+		}
+		st, err := sf.start(c, nil)
+		if err != nil {
+			fmt.Fprintln(c.stderr, "kyso: "+c.describe(err))
+			return nil, err
+		}
+		return func(ctx context.Context) error {
+			defer st.close()
+			return st.serve(ctx, c)
+		}, nil
+	})
+	if !managed {
+		return false, 0
+	}
+	if err != nil {
+		return true, exitCodeFor(err)
+	}
+	return true, exitOK
 }
 
 // register adds the flags kyso serve and kyso run share.
@@ -119,9 +184,11 @@ type agentStack struct {
 // notices (nil: none). close undoes it.
 func (sf *serveFlags) start(c *cli, notify func(agent.Notice)) (st *agentStack, err error) {
 	st = &agentStack{configPath: sf.config, auditDir: sf.auditDir}
+	// The error returns below give a nil st: undo through this copy.
+	stack := st
 	defer func() {
 		if err != nil {
-			st.close()
+			stack.close()
 		}
 	}()
 	if sf.profile != nil {
@@ -157,12 +224,36 @@ func (sf *serveFlags) start(c *cli, notify func(agent.Notice)) (st *agentStack, 
 	lang := settings.Language
 	c.lang = lang
 
-	prompter, err := sf.newPrompter(c, lang, settings.DialogTimeout)
-	if err != nil {
+	var prompter agent.Prompter
+	var unattended *agent.UnattendedPrompter
+	if sf.unattended {
+		pin, err := agent.ReadPINFile(sf.pinFile)
+		if err != nil {
+			return nil, err
+		}
+		unattended = agent.NewUnattendedPrompter(pin, st.logger)
+		st.closers = append(st.closers, unattended.Close)
+		prompter = unattended
+	} else if prompter, err = sf.newPrompter(c, lang, settings.DialogTimeout); err != nil {
 		return nil, err
 	}
 	st.prompter = prompter
-	st.gate = agent.NewOriginGate(settings, user, sf.config, prompter, nil, st.logger)
+	userPath := sf.config
+	if unattended != nil {
+		// Nobody approves origins: only the machine policy's connect,
+		// whatever userMayApprove says, and a user's approved list (there
+		// is no user) is neither read nor written.
+		settings.UserMayApprove = false
+		if len(user.ApprovedOrigins) > 0 {
+			st.logger.Warn("unattended: ignoring the approved origins of the configuration file; only the machine policy's allowedOrigins connect",
+				"config", sf.config, "origins", len(user.ApprovedOrigins))
+		}
+		user = &agent.UserConfig{Schema: agent.UserConfigSchema, Language: user.Language}
+		userPath = ""
+		st.logger.Info("unattended: PINs come from the PIN file; origins only from the machine policy; no retry after a refused PIN",
+			"pinFile", sf.pinFile, "allowedOrigins", len(st.policy.AllowedOrigins), "hashSigningOrigins", len(st.policy.HashSigningOrigins))
+	}
+	st.gate = agent.NewOriginGate(settings, user, userPath, prompter, nil, st.logger)
 	audit, err := agent.OpenAuditLog(sf.auditDir, agent.AuditOptions{SyncDelay: auditSyncDelay})
 	if err != nil {
 		return nil, err
@@ -174,6 +265,12 @@ func (sf *serveFlags) start(c *cli, notify func(agent.Notice)) (st *agentStack, 
 	}
 	st.keys = token.NewManager(token.Options{Modules: append(append([]string(nil), settings.Modules...), sf.modules...), Discover: !sf.noDiscover, Logger: st.logger})
 	st.closers = append(st.closers, func() { st.keys.Close() })
+	var keys agent.KeyStore = st.keys
+	if unattended != nil {
+		// Watches the logins made with the PIN file, so that a refused
+		// PIN is never tried again.
+		keys = unattended.KeyStore(st.keys)
+	}
 
 	for _, p := range sf.trust {
 		data, err := os.ReadFile(p)
@@ -183,7 +280,7 @@ func (sf *serveFlags) start(c *cli, notify func(agent.Notice)) (st *agentStack, 
 		st.verify.TrustPEM = append(st.verify.TrustPEM, data)
 	}
 	st.agent, err = agent.New(agent.Config{
-		Keys:          st.keys,
+		Keys:          keys,
 		Gate:          st.gate,
 		Prompter:      prompter,
 		Audit:         audit,

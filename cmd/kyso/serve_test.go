@@ -290,6 +290,10 @@ type serverSpec struct {
 	args    []string
 	// user, when set, is the user's configuration file before the start.
 	user *agent.UserConfig
+	// noScript starts the server without --scripted-prompter: kyso serve
+	// --unattended (in args) answers for itself, and no dialog is
+	// recorded.
+	noScript bool
 }
 
 var wsURLRe = regexp.MustCompile(`ws://127\.0\.0\.1:([0-9]+)/v1`)
@@ -378,9 +382,13 @@ func (f *serveFixture) startServer(t testing.TB, spec serverSpec) *kysoServer {
 	if command == "" {
 		command = "serve"
 	}
-	s.cmd = exec.Command(f.bin, append([]string{command, "--port", strconv.Itoa(spec.port), "--no-discover", "--module", module,
+	args := []string{command, "--port", strconv.Itoa(spec.port), "--no-discover", "--module", module,
 		"--config", s.configPath, "--policy", s.policyPath, "--audit-dir", s.auditDir, "--secret", s.secretPath,
-		"--trust", f.rootPEM, "--scripted-prompter", scriptPath, "--log", logLevel}, spec.args...)...)
+		"--trust", f.rootPEM, "--log", logLevel}
+	if !spec.noScript {
+		args = append(args, "--scripted-prompter", scriptPath)
+	}
+	s.cmd = exec.Command(f.bin, append(args, spec.args...)...)
 	home := filepath.Join(s.state, "home")
 	s.cmd.Env = append(os.Environ(),
 		softhsm.ConfEnvVar+"="+f.conf,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/kyso-vn/kyso/installer"
@@ -21,7 +22,9 @@ var serviceSummary = [2]string{
 // runService is `kyso service install|uninstall|status|start|stop`. The
 // agent runs per user in the desktop session (tray, dialogs, smart cards),
 // so "the service" is an autostart entry for `kyso run`, not a system
-// service; see package installer.
+// service; see package installer. The one exception, --system, registers
+// `kyso serve --headless --unattended` as a system service for a server
+// signing with an HSM (installer.SystemService, docs/deployment.md).
 //
 // Exit codes: 0 done (status: installed and current), 1 failed (status:
 // missing or out-of-date entries), 2 usage.
@@ -42,6 +45,10 @@ func runService(c *cli, args []string) int {
 			"  stop       stop the agent (Linux: systemctl --user stop kyso.service)\n" +
 			"Exit status: 0 done (status: fully installed), 1 failed (status: missing or outdated), 2 usage.",
 	}
+	help[0] += "\n\nChỉ cho máy chủ ký bằng HSM, không người trực: install|uninstall|status --system [--name kyso-server] [--pin-file TỆP] -- <cờ của kyso serve>\n" +
+		"cài kyso serve --headless --unattended thành dịch vụ hệ thống (Linux: systemd /etc/systemd/system/kyso-server.service; Windows: dịch vụ Windows). Xem docs/deployment.md."
+	help[1] += "\n\nServers signing with an HSM, unattended, only: install|uninstall|status --system [--name kyso-server] [--pin-file FILE] -- <kyso serve flags>\n" +
+		"registers kyso serve --headless --unattended as a system service (Linux: systemd /etc/systemd/system/kyso-server.service; Windows: a Windows service). See docs/deployment.md."
 	flags := c.flagSet("service", help, c.pick([2]string{
 		"install|uninstall|status|start|stop [--all-users] [--exe ĐƯỜNG_DẪN]",
 		"install|uninstall|status|start|stop [--all-users] [--exe PATH]",
@@ -52,6 +59,17 @@ func runService(c *cli, args []string) int {
 	exe := flags.String("exe", "", c.pick([2]string{
 		"chương trình kyso mà mục tự khởi động chạy (mặc định: chương trình này; với status: chương trình đã cài)",
 		"the kyso program the autostart runs (default: this one; for status: the one installed)"}))
+	system := flags.Bool("system", false, c.pick([2]string{
+		"dịch vụ hệ thống cho máy chủ ký không người trực (kyso serve --headless --unattended; cần quyền quản trị), không phải tác tử của người dùng",
+		"the system service of an unattended signing server (kyso serve --headless --unattended; needs administrator rights), not the desktop agent"}))
+	name := flags.String("name", installer.DefaultSystemServiceName, c.pick([2]string{
+		"với --system: tên dịch vụ", "with --system: the service's name"}))
+	pinFile := flags.String("pin-file", "", c.pick([2]string{
+		"với --system: tệp PIN mà dịch vụ đọc (mặc định " + installer.DefaultPINFile() + ")",
+		"with --system: the PIN file the service reads (default " + installer.DefaultPINFile() + ")"}))
+	root := flags.String("root", "", c.pick([2]string{
+		"với --system trên Linux, cho đóng gói và kiểm thử: ghi vào thư mục này thay cho /",
+		"with --system on Linux, for packaging and tests: write under this folder instead of /"}))
 
 	// Flags may come before or after the subcommand, so the flags are
 	// parsed twice. The flag package itself would print the usage on -help
@@ -70,6 +88,15 @@ func runService(c *cli, args []string) int {
 		}
 		return 0, false
 	}
+	// After "--" come kyso serve's flags, for install --system.
+	var serveArgs []string
+	dashdash := false
+	for i, a := range args {
+		if a == "--" {
+			args, serveArgs, dashdash = args[:i], args[i+1:], true
+			break
+		}
+	}
 	if code, done := parse(args); done {
 		return code
 	}
@@ -84,6 +111,31 @@ func runService(c *cli, args []string) int {
 	if flags.NArg() > 0 {
 		c.usageError("service", "unexpected argument: "+strings.Join(flags.Args(), " "))
 		return exitUsage
+	}
+
+	if !*system {
+		set := map[string]bool{}
+		flags.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, f := range []string{"name", "pin-file", "root"} {
+			if set[f] {
+				c.usageError("service", c.lang.T("service.usage.systemonly", "--"+f))
+				return exitUsage
+			}
+		}
+		if dashdash {
+			c.usageError("service", c.lang.T("service.usage.systemonly", "--"))
+			return exitUsage
+		}
+	} else {
+		if *allUsers {
+			c.usageError("service", c.lang.T("service.usage.systemonly", "--all-users"))
+			return exitUsage
+		}
+		if dashdash && sub != "install" && sub != "status" {
+			c.usageError("service", c.lang.T("service.usage.systemargs", sub))
+			return exitUsage
+		}
+		return c.systemService(sub, installer.SystemService{Name: *name, PINFile: *pinFile, Root: *root, Args: serveArgs}, *exe, dashdash, usage)
 	}
 
 	a := installer.Autostart{Scope: installer.ScopeUser}
@@ -148,6 +200,154 @@ func runService(c *cli, args []string) int {
 	}
 	c.usageError("service", c.lang.T("service.usage.unknown", sub))
 	return exitUsage
+}
+
+// systemService is `kyso service install|uninstall|status --system`: the
+// system service of an unattended signing server (installer.SystemService).
+// With no --exe and no "--", status compares with what is installed.
+func (c *cli) systemService(sub string, s installer.SystemService, exe string, withArgs bool, usage func()) int {
+	var err error
+	switch sub {
+	case "help":
+		usage()
+		return exitOK
+	case "install":
+		if s.Exe, err = programPath(exe); err != nil {
+			return c.systemFail(err)
+		}
+		written, err := s.Install()
+		if err != nil {
+			return c.systemFail(err)
+		}
+		fmt.Fprintln(c.stdout, c.lang.T("service.system.installed", serviceName(s), s.Exe))
+		for _, p := range written {
+			fmt.Fprintln(c.stdout, "  "+p)
+		}
+		pin := s.PINFile
+		if pin == "" {
+			pin = installer.DefaultPINFile()
+		}
+		if runtime.GOOS == "windows" {
+			fmt.Fprintln(c.stdout, c.lang.T("service.system.next.windows", pin, serviceName(s)))
+		} else {
+			fmt.Fprintln(c.stdout, c.lang.T("service.system.next", pin, serviceName(s)))
+		}
+		return exitOK
+	case "uninstall":
+		removed, err := s.Uninstall()
+		for i, p := range removed {
+			if i == 0 {
+				fmt.Fprintln(c.stdout, c.lang.T("service.system.uninstalled", serviceName(s)))
+			}
+			fmt.Fprintln(c.stdout, "  "+p)
+		}
+		if err != nil {
+			return c.systemFail(err)
+		}
+		if len(removed) == 0 {
+			fmt.Fprintln(c.stdout, c.lang.T("service.system.uninstalled.none", serviceName(s)))
+		}
+		return exitOK
+	case "status":
+		if exe == "" && !withArgs {
+			// Compare with what was installed, if anything; else with
+			// what this program would install.
+			inst, err := s.Installed()
+			switch {
+			case err == nil:
+				s.Exe, s.Args = inst.Exe, inst.Args
+				if s.PINFile == "" {
+					s.PINFile = inst.PINFile
+				}
+			case errors.Is(err, fs.ErrNotExist):
+			default:
+				return c.systemFail(err)
+			}
+		}
+		if s.Exe == "" {
+			if s.Exe, err = programPath(exe); err != nil {
+				return c.systemFail(err)
+			}
+		}
+		st, err := s.Status()
+		if err != nil {
+			return c.systemFail(err)
+		}
+		cmd := []string{s.Exe}
+		for _, a := range s.Args {
+			if a == "" || strings.ContainsAny(a, " \t\"'") {
+				a = strconv.Quote(a)
+			}
+			cmd = append(cmd, a)
+		}
+		fmt.Fprintln(c.stdout, c.lang.T("service.system.status.title", serviceName(s), strings.Join(cmd, " ")))
+		present := false
+		for _, f := range st.Files {
+			switch {
+			case f.Present && f.Current:
+				fmt.Fprintln(c.stdout, c.lang.T("service.status.current", f.Path))
+			case f.Present:
+				fmt.Fprintln(c.stdout, c.lang.T("service.status.stale", f.Path))
+			default:
+				fmt.Fprintln(c.stdout, c.lang.T("service.status.absent", f.Path))
+			}
+			present = present || f.Present
+		}
+		if why, ok := strings.CutPrefix(st.State, "unavailable: "); ok {
+			fmt.Fprintln(c.stdout, c.lang.T("service.system.status.state", c.lang.T("service.systemd.unavailable", why)))
+		} else if st.State != "" {
+			fmt.Fprintln(c.stdout, c.lang.T("service.system.status.state", st.State))
+		}
+		if _, err := os.Stat(s.Exe); present && err != nil && s.Root == "" {
+			fmt.Fprintln(c.stdout, c.lang.T("service.status.noexe", s.Exe))
+		}
+		if st.Installed() {
+			fmt.Fprintln(c.stdout, c.lang.T("service.status.ok"))
+			return exitOK
+		}
+		fmt.Fprintln(c.stdout, c.lang.T("service.system.status.incomplete"))
+		return exitFailure
+	case "start", "stop":
+		c.usageError("service", c.lang.T("service.usage.systemctl", sub, sub, serviceName(s), sub, serviceName(s)))
+		return exitUsage
+	}
+	c.usageError("service", c.lang.T("service.usage.unknown", sub))
+	return exitUsage
+}
+
+// systemFail is serviceFail for the system service: a missing right is
+// told as the system service's.
+func (c *cli) systemFail(err error) int {
+	var fe *installer.FileError
+	if errors.As(err, &fe) && errors.Is(fe.Err, fs.ErrPermission) && (fe.Op == "write" || fe.Op == "remove") {
+		key := "service.system.err.write.admin"
+		if fe.Op == "remove" {
+			key = "service.system.err.remove.admin"
+		}
+		msg := c.lang.T(key, fe.Path)
+		if fe.Op == "write" {
+			if restoreFailed(err) {
+				msg += "\n" + err.Error()
+			} else {
+				msg += " " + c.lang.T("service.err.unchanged")
+			}
+		}
+		fmt.Fprintln(c.stderr, "kyso: "+msg)
+		return exitFailure
+	}
+	if errors.Is(err, errors.ErrUnsupported) {
+		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("service.system.err.unsupported", runtime.GOOS))
+		return exitFailure
+	}
+	return c.serviceFail(err, true)
+}
+
+// serviceName is the system service's name as the manager knows it.
+func serviceName(s installer.SystemService) string {
+	if s.Name == "" {
+		return installer.DefaultSystemServiceName
+	}
+	return s.Name
 }
 
 // serviceStatus prints each entry and the systemd state; it exits 0 only
@@ -216,6 +416,12 @@ func (c *cli) serviceFail(err error, allUsers bool) int {
 	case errors.Is(err, installer.ErrBadExe):
 		why := strings.TrimPrefix(err.Error(), installer.ErrBadExe.Error()+": ")
 		c.usageError("service", c.lang.T("service.err.exe", why))
+		return exitUsage
+	case errors.Is(err, installer.ErrBadServeArgs):
+		c.usageError("service", c.lang.T("service.err.args", strings.TrimPrefix(err.Error(), installer.ErrBadServeArgs.Error()+": ")))
+		return exitUsage
+	case errors.Is(err, installer.ErrBadServiceName):
+		c.usageError("service", c.lang.T("service.err.name", strings.TrimPrefix(err.Error(), installer.ErrBadServiceName.Error()+": ")))
 		return exitUsage
 	case errors.Is(err, installer.ErrNoUserManager):
 		why := strings.TrimPrefix(err.Error(), installer.ErrNoUserManager.Error()+": ")

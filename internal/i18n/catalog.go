@@ -558,4 +558,23 @@ var catalog = map[string]msg{
 	"doctor.timeout.browsers":                 {"Kiểm tra chính sách trình duyệt không xong trong thời gian cho phép", "The browser policy check did not finish in time"},
 	"doctor.timeout.autostart":                {"Kiểm tra tự khởi động không xong trong thời gian cho phép", "The autostart check did not finish in time"},
 	"doctor.timeout.fix":                      {"Chạy lại kyso doctor; nếu vẫn vậy, gửi kết quả kyso doctor --json cho bộ phận hỗ trợ", "Run kyso doctor again; if it persists, send the output of kyso doctor --json to support"},
+
+	// Unattended signing server (kyso serve --unattended, kyso service --system).
+	"err.PIN_FILE_REFUSED":             {"Máy chủ ký không người trực đã ngừng dùng mã PIN trong tệp PIN vì token đã từ chối nó (hoặc token chỉ còn một lượt nhập). kyso không thử lại: sửa tệp PIN rồi khởi động lại dịch vụ.", "The unattended signing server no longer uses the PIN from its PIN file because a token refused it (or the token has one try left). kyso does not try again: fix the PIN file, then restart the service."},
+	"service.usage.systemonly":         {"%s chỉ dùng với --system", "%s goes with --system only"},
+	"service.usage.systemargs":         {"các cờ của kyso serve sau -- chỉ dùng với install --system (hoặc status --system), không với %s", "kyso serve flags after -- go with install --system (or status --system), not with %s"},
+	"service.usage.systemctl":          {"kyso không tự %s dịch vụ hệ thống: dùng systemctl %s %s (Windows: sc %s %s)", "kyso does not %s the system service itself: use systemctl %s %s (Windows: sc %s %s)"},
+	"service.err.args":                 {"không dùng được cờ cho dịch vụ: %s", "the service's flags cannot be used: %s"},
+	"service.err.name":                 {"không dùng được tên dịch vụ (--name): %s", "the service name (--name) cannot be used: %s"},
+	"service.system.installed":         {"Đã cài dịch vụ hệ thống %s (máy chủ ký không người trực), chạy %s:", "System service %s (unattended signing server) installed, running %s:"},
+	"service.system.next":              {"Dịch vụ chưa chạy. Trước khi khởi động: ghi mã PIN vào %s (chủ sở hữu root, chmod 600), đặt allowedOrigins và hashSigningOrigins trong chính sách của máy (/etc/kyso/policy.json), rồi chạy: systemctl start %s", "The service is not started. First write the PIN to %s (owned by root, chmod 600), set allowedOrigins and hashSigningOrigins in the machine policy (/etc/kyso/policy.json), then run: systemctl start %s"},
+	"service.system.next.windows":      {"Dịch vụ chưa chạy. Trước khi khởi động: ghi mã PIN vào %s (chỉ Administrators và tài khoản của dịch vụ đọc được, dùng icacls), đặt allowedOrigins và hashSigningOrigins trong chính sách của máy, rồi chạy: sc start %s", "The service is not started. First write the PIN to %s (readable only by Administrators and the service's account, see icacls), set allowedOrigins and hashSigningOrigins in the machine policy, then run: sc start %s"},
+	"service.system.uninstalled":       {"Đã gỡ dịch vụ hệ thống %s:", "System service %s removed:"},
+	"service.system.uninstalled.none":  {"Chưa cài dịch vụ hệ thống %s; không có gì để gỡ.", "No system service %s was installed; nothing to remove."},
+	"service.system.status.title":      {"Dịch vụ hệ thống %s (chạy %s):", "System service %s (running %s):"},
+	"service.system.status.state":      {"Trạng thái dịch vụ: %s", "Service state: %s"},
+	"service.system.status.incomplete": {"Chưa cài đầy đủ hoặc đã cũ: chạy kyso service install --system.", "Missing or outdated: run kyso service install --system."},
+	"service.system.err.write.admin":   {"Không có quyền ghi %s: dịch vụ hệ thống cần quyền quản trị, hãy chạy lại bằng sudo (Windows: cửa sổ lệnh quyền Administrator).", "No permission to write %s: the system service needs administrator rights; run it again with sudo (Windows: an Administrator command prompt)."},
+	"service.system.err.remove.admin":  {"Không có quyền xóa %s: dịch vụ hệ thống cần quyền quản trị, hãy chạy lại bằng sudo (Windows: cửa sổ lệnh quyền Administrator).", "No permission to remove %s: the system service needs administrator rights; run it again with sudo (Windows: an Administrator command prompt)."},
+	"service.system.err.unsupported":   {"Chưa hỗ trợ dịch vụ hệ thống trên hệ điều hành này (%s).", "System services are not supported on this system yet (%s)."},
 }
