@@ -17,7 +17,9 @@ import (
 // This file exists only in test builds (-tags kysotest): a Prompter that
 // answers from a script, so end-to-end tests can drive the agent without a
 // person. The shipped binary is built without the tag and cannot contain
-// it, so no configuration or request can make kyso sign unattended.
+// it, so no configuration or request can make the desktop agent sign
+// without its user; the only unattended mode is the server's
+// (UnattendedPrompter), chosen on its command line with a PIN file.
 
 // ScriptedAnswers is what a ScriptedPrompter answers. It reads from JSON
 // too, so a test binary can take a script file.

@@ -1,10 +1,12 @@
-// Package installer registers kyso to start with the user's desktop session
-// and, for packaging, describes the files that registration consists of.
+// Package installer holds what IT deploys: kyso's start with the user's
+// desktop session (and, for packaging, the files that registration
+// consists of), the server-mode system service, and the policy kit.
 //
-// The agent runs per user, never as a system service: a Windows service
-// lives in session 0 and a system unit outside any desktop session, where
-// there is no tray, no dialog and no access to the user's smart cards. So
-// "installing the service" means an autostart entry for `kyso run`:
+// The desktop agent runs per user, never as a system service: a Windows
+// service lives in session 0 and a system unit outside any desktop
+// session, where there is no tray, no dialog and no access to the user's
+// smart cards. So for the desktop "installing the service" means an
+// autostart entry for `kyso run`:
 //
 //   - Linux and the BSDs: a systemd user unit started with
 //     graphical-session.target, plus an XDG autostart entry for sessions
@@ -12,9 +14,11 @@
 //   - Windows: the "kyso" value of the Run key, under HKCU for one user or
 //     HKLM for every user of the machine.
 //
-// github.com/kardianos/service is deliberately not used: its user unit says
+// github.com/kardianos/service is not used for that: its user unit says
 // WantedBy=multi-user.target, a target a user manager never reaches, so the
-// agent would never start; the templates here are kyso's own.
+// agent would never start; the templates here are kyso's own. The one true
+// system service is the server mode (SystemService: `kyso serve --headless
+// --unattended` with an HSM), which has no user to ask.
 package installer
 
 import (

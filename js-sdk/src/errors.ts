@@ -26,6 +26,7 @@ const M: Record<string, [string, string]> = {
   CERTIFICATE_REQUIRED: ["Có nhiều chứng thư số; cần chọn một chứng thư.", "Several certificates match; one must be chosen."],
   CERT_EXPIRED: ["Chứng thư số đã hết hạn hoặc chưa có hiệu lực.", "The certificate is expired or not yet valid."],
   BUSY: ["kyso đang xử lý một yêu cầu ký khác.", "kyso is busy with another signing request."],
+  PIN_FILE_REFUSED: ["Máy chủ ký số đã ngừng ký vì token từ chối mã PIN cấu hình sẵn. Hãy báo quản trị viên.", "The signing server stopped because the token refused its configured PIN. Tell your administrator."],
   BAD_REQUEST: ["kyso không thể thực hiện yêu cầu này.", "kyso cannot carry out this request."],
   // The token.
   PIN_INCORRECT: ["Mã PIN không đúng.", "Wrong PIN."],
