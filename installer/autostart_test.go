@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kyso-vn/kyso/internal/systemdtest"
 )
 
 // fakeExe makes an executable file at dir/sub/kyso, so that systemd-analyze
@@ -205,29 +207,6 @@ func validateDesktop(t *testing.T, path string) {
 	}
 }
 
-// verifyUnit runs `systemd-analyze --user verify` when it is installed: it
-// parses the unit as a user manager would, resolves the dependencies on
-// graphical-session.target and checks that ExecStart's program exists and
-// is executable, which proves the quoting. CI images without systemd do
-// not have it; the test says so in its log instead of failing.
-func verifyUnit(t *testing.T, unit string) {
-	t.Helper()
-	tool, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Logf("systemd-analyze is not installed: %s was not verified by systemd", unit)
-		return
-	}
-	cmd := exec.Command(tool, "--user", "verify", "--man=no", "--generators=no", unit)
-	// A user-mode manager needs a runtime folder even to only load units.
-	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	// verify exits 0 on warnings (an unknown key, a bad value it ignores),
-	// so any output is a failure too.
-	if err != nil || len(out) > 0 {
-		t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, out)
-	}
-}
-
 func checkUnit(t *testing.T, path, exe string) {
 	t.Helper()
 	u := parseINI(t, path)
@@ -250,7 +229,7 @@ func checkUnit(t *testing.T, path, exe string) {
 	if got := splitExecStart(t, u["Service"]["ExecStart"]); !reflect.DeepEqual(got, []string{exe, "run"}) {
 		t.Errorf("ExecStart=%s runs %q, want %q", u["Service"]["ExecStart"], got, []string{exe, "run"})
 	}
-	verifyUnit(t, path)
+	systemdtest.Verify(t, path, true)
 }
 
 func checkDesktop(t *testing.T, path, exe string) {

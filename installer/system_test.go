@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/kyso-vn/kyso/internal/systemdtest"
 )
 
 // systemPaths are the unit and its enabling link under root.
@@ -78,27 +80,6 @@ func splitSystemExec(t *testing.T, v string) []string {
 		words = append(words, w.String())
 	}
 	return words
-}
-
-// verifySystemUnit runs `systemd-analyze verify` on a system unit when
-// the tool is installed (the one check that depends on the machine: CI
-// images without systemd lack it and the test says so in its log). It
-// reads the unit as the system manager would, checks every key and value
-// (an unknown key or a bad value is a warning, so any output fails) and
-// that ExecStart's program exists and is executable: the exe is a real
-// script in the test's folder, which is what makes this a check of the
-// quoting.
-func verifySystemUnit(t *testing.T, unit string) {
-	t.Helper()
-	tool, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Logf("systemd-analyze is not installed: %s was not verified by systemd", unit)
-		return
-	}
-	out, err := exec.Command(tool, "verify", "--man=no", "--generators=no", unit).CombinedOutput()
-	if err != nil || len(out) > 0 {
-		t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, out)
-	}
 }
 
 func TestSystemUnitContent(t *testing.T) {
@@ -173,7 +154,7 @@ func TestSystemUnitContent(t *testing.T) {
 			t.Errorf("%s is %v: systemd and admins read it", p, fi.Mode())
 		}
 	}
-	verifySystemUnit(t, unit)
+	systemdtest.Verify(t, unit, false)
 
 	// What status compares with when no program is named: the unit reads
 	// back as it was installed.
@@ -221,7 +202,7 @@ func TestSystemUnitNameAndPINFile(t *testing.T) {
 	if got := u["Service"]["Environment"]; got != "XDG_CONFIG_HOME=%S/kyso-hsm2" {
 		t.Errorf("Environment=%s", got)
 	}
-	verifySystemUnit(t, unit)
+	systemdtest.Verify(t, unit, false)
 	got, err := (SystemService{Name: "kyso-hsm2", Root: root}).Installed()
 	if err != nil || got.PINFile != "/etc/kyso/hsm2%.pin" || got.Exe != exe {
 		t.Errorf("Installed() = %+v, %v", got, err)

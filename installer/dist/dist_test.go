@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kyso-vn/kyso/internal/systemdtest"
 )
 
 // testDescribe versions the packages the tests build: a build past a tag,
@@ -566,7 +568,7 @@ func checkDebInstall(t *testing.T, res *Result) {
 	if err != nil || !bytes.Contains(app, []byte("\nExec=kyso run\n")) || !bytes.Contains(app, []byte("\nIcon=kyso\n")) {
 		t.Errorf("the menu entry does not run kyso run with the kyso icon:\n%s", app)
 	}
-	verifyUnit(t, "/usr/lib/systemd/user/kyso.service")
+	systemdtest.Verify(t, "/usr/lib/systemd/user/kyso.service", true)
 	checkManPage(t, "/usr/share/man/man1/kyso.1.gz", kysoCommands(t))
 	checkPNG(t, "/usr/share/icons/hicolor/32x32/apps/kyso.png", 32)
 
@@ -648,25 +650,6 @@ func checkGone(t *testing.T, packaged map[string]string, wantsExisted bool) {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
-}
-
-// verifyUnit runs `systemd-analyze --user verify` when it is installed
-// (the one check allowed to be absent: CI images without systemd do not
-// have it): the unit parses as a user manager reads it, its dependencies
-// resolve and ExecStart's program exists.
-func verifyUnit(t *testing.T, unit string) {
-	t.Helper()
-	tool, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Logf("systemd-analyze is not installed: %s was not verified by systemd", unit)
-		return
-	}
-	cmd := exec.Command(tool, "--user", "verify", "--man=no", "--generators=no", unit)
-	// A user-mode manager needs a runtime folder even to only load units.
-	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir())
-	if o, err := cmd.CombinedOutput(); err != nil || len(o) > 0 {
-		t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, o)
-	}
 }
 
 // kysoCommands lists the commands the installed kyso's --help names.
