@@ -38,8 +38,8 @@ func NewNotifier() Notifier {
 }
 
 // speaksDBus reports whether the desktop on goos is reached over the D-Bus
-// session bus: the systems where fyne.io/systray draws the tray as a
-// StatusNotifierItem.
+// session bus: the systems where the tray is kyso's own StatusNotifierItem
+// (sni.go).
 func speaksDBus(goos string) bool {
 	switch goos {
 	case "linux", "freebsd", "openbsd", "netbsd":
@@ -62,9 +62,8 @@ const (
 )
 
 // busNotifier sends org.freedesktop.Notifications.Notify on a private
-// session-bus connection of its own: the process's shared connection
-// (dbus.SessionBus) belongs to systray, and closing or breaking it would
-// take the tray down with it.
+// session-bus connection of its own, as each tray Run has its own: one
+// failing or closing never takes the other down.
 type busNotifier struct {
 	// lock is a one-slot semaphore rather than a sync.Mutex so that a
 	// Notify waiting behind another one (say, one still connecting) gives
@@ -158,10 +157,10 @@ func escapeMarkup(s string) string {
 
 // connectSession opens a private, ready connection to the session bus, or
 // fails when ctx is done first.
-func connectSession(ctx context.Context) (*dbus.Conn, error) {
+func connectSession(ctx context.Context, opts ...dbus.ConnOption) (*dbus.Conn, error) {
 	// NoAutoStartup: with no session bus at all, godbus would otherwise run
 	// dbus-launch and leave a bus daemon behind that no desktop listens on.
-	conn, err := dbus.SessionBusPrivateNoAutoStartup()
+	conn, err := dbus.SessionBusPrivateNoAutoStartup(opts...)
 	if err != nil {
 		return nil, err
 	}

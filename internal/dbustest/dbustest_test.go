@@ -237,3 +237,40 @@ func TestWatcherHostProperty(t *testing.T) {
 		t.Error("a host registered after SetHostRegistered(false)")
 	}
 }
+
+// TestWatcherBusName: an item that registers by bus name, as the
+// specification has it, is found under that name; a name the item does not
+// own is refused.
+func TestWatcherBusName(t *testing.T) {
+	dbustest.StartSessionBus(t)
+	host := connect(t)
+	w := dbustest.ExportWatcher(t, host)
+	app := connect(t)
+	const name = "org.kde.StatusNotifierItem-1-1"
+	register := func() error {
+		return app.Object("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher").
+			Call("org.kde.StatusNotifierWatcher.RegisterStatusNotifierItem", 0, name).Err
+	}
+	if err := register(); err == nil {
+		t.Fatal("registering a bus name nobody owns succeeded")
+	}
+	if len(w.Registered()) != 0 {
+		t.Fatalf("registered %q", w.Registered())
+	}
+	_, err := prop.Export(app, "/StatusNotifierItem", prop.Map{"org.kde.StatusNotifierItem": {
+		"Menu": {Value: dbus.ObjectPath("/MenuBar")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := app.RequestName(name, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("owning %s: %v, %v", name, reply, err)
+	}
+	if err := register(); err != nil {
+		t.Fatalf("registering an owned bus name: %v", err)
+	}
+	item, menu := dbustest.Item(t, host, w)
+	if item.Destination() != name || item.Path() != "/StatusNotifierItem" || menu.Destination() != name || menu.Path() != "/MenuBar" {
+		t.Errorf("item %s %s, menu %s %s", item.Destination(), item.Path(), menu.Destination(), menu.Path())
+	}
+}

@@ -14,6 +14,9 @@ type MenuItem struct {
 	ID      int32
 	Label   string
 	Enabled bool
+	// Props are all the properties the server sent for the item, as
+	// they came (Label and Enabled are read from them).
+	Props map[string]dbus.Variant
 	// Children are the items of the submenu this item opens, in order.
 	Children []MenuItem
 }
@@ -32,6 +35,14 @@ func (m MenuItem) Find(label string) (MenuItem, bool) {
 	return MenuItem{}, false
 }
 
+// Walk calls f for m and every item under it, depth first, in order.
+func (m MenuItem) Walk(f func(MenuItem)) {
+	f(m)
+	for _, c := range m.Children {
+		c.Walk(f)
+	}
+}
+
 // layout is a com.canonical.dbusmenu layout node: (ia{sv}av).
 type layout struct {
 	ID       int32
@@ -42,7 +53,7 @@ type layout struct {
 func decodeLayout(t testing.TB, l layout) MenuItem {
 	t.Helper()
 	// "enabled" is left out when true, its default.
-	m := MenuItem{ID: l.ID, Enabled: true}
+	m := MenuItem{ID: l.ID, Enabled: true, Props: l.Props}
 	if v, ok := l.Props["label"]; ok {
 		m.Label, _ = v.Value().(string)
 	}
@@ -72,10 +83,27 @@ func GetLayout(t testing.TB, menu dbus.BusObject) MenuItem {
 	return decodeLayout(t, l)
 }
 
+// GetLayoutOf calls GetLayout for the subtree under parentID, depth levels
+// deep (-1: all), with the properties named (none: all), and returns the
+// revision and the subtree's root.
+func GetLayoutOf(t testing.TB, menu dbus.BusObject, parentID, depth int32, props ...string) (uint32, MenuItem) {
+	t.Helper()
+	var rev uint32
+	var l layout
+	if props == nil {
+		props = []string{}
+	}
+	err := menu.Call(menuIface+".GetLayout", 0, parentID, depth, props).Store(&rev, &l)
+	if err != nil {
+		t.Fatalf("GetLayout(%d, %d, %q): %v", parentID, depth, props, err)
+	}
+	return rev, decodeLayout(t, l)
+}
+
 // ReadMenu reads the menu until an item labelled wantLabel shows up at any
 // depth, and returns the root of that reading. Polling is needed because
-// the menu is drawn after the item registers, and fyne.io/systray answers
-// the first GetLayout one level deep only (for libdbusmenu-gtk3).
+// the item may register before its menu shows what the test waits for
+// (tokens found later, a refresh under way).
 func ReadMenu(t testing.TB, menu dbus.BusObject, wantLabel string) MenuItem {
 	t.Helper()
 	var root MenuItem

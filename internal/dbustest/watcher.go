@@ -21,6 +21,7 @@ const (
 // host registry: it records which items registered and says that a host
 // (a panel showing tray icons) is present.
 type Watcher struct {
+	conn  *dbus.Conn
 	props *prop.Properties
 
 	mu    sync.Mutex
@@ -32,7 +33,7 @@ type Watcher struct {
 // IsStatusNotifierHostRegistered property is true.
 func ExportWatcher(t testing.TB, conn *dbus.Conn) *Watcher {
 	t.Helper()
-	w := &Watcher{}
+	w := &Watcher{conn: conn}
 	if err := conn.Export(w, watcherPath, watcherName); err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +51,21 @@ func ExportWatcher(t testing.TB, conn *dbus.Conn) *Watcher {
 }
 
 // RegisterStatusNotifierItem is the D-Bus method items call to register;
-// service is a bus name or, as fyne.io/systray sends, an object path.
+// service is a bus name, as the specification has it, or an object path
+// under the sender's unique name, as libappindicator and fyne.io/systray
+// send. A bus name must belong to the sender already, as real watchers
+// check (GNOME's AppIndicator extension looks its owner up; KDE's
+// ignores names nobody owns): an item that registers before taking its
+// name is refused.
 func (w *Watcher) RegisterStatusNotifierItem(sender dbus.Sender, service string) *dbus.Error {
+	if !strings.HasPrefix(service, "/") {
+		var owner string
+		err := w.conn.BusObject().Call("org.freedesktop.DBus.GetNameOwner", 0, service).Store(&owner)
+		if err != nil || owner != string(sender) {
+			return dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs",
+				[]any{"service " + service + " is not owned by " + string(sender)})
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.items = append(w.items, string(sender)+" "+service)
