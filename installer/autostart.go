@@ -83,11 +83,15 @@ type Status struct {
 
 // Installed reports whether every file is present and current: the state
 // Install leaves behind.
-func (s Status) Installed() bool {
-	if len(s.Files) == 0 {
+func (s Status) Installed() bool { return allCurrent(s.Files) }
+
+// allCurrent reports whether there are files and every one is present and
+// current.
+func allCurrent(files []FileStatus) bool {
+	if len(files) == 0 {
 		return false
 	}
-	for _, f := range s.Files {
+	for _, f := range files {
 		if !f.Present || !f.Current {
 			return false
 		}
@@ -152,8 +156,16 @@ type entry struct {
 // (used by packaging too). The symbolic links that enable the systemd unit
 // are in Links. On Windows the one entry is the Run value, keyed by its full
 // registry name, with its content in .reg syntax.
-func (a Autostart) Entries() (map[string][]byte, error) {
-	es, err := a.plan()
+func (a Autostart) Entries() (map[string][]byte, error) { return entryFiles(a.plan()) }
+
+// Links returns the symbolic links Install would create, path → target.
+// Targets are relative to the link's folder, so a tree staged under Root
+// keeps working once it is installed at /. On Windows there are none.
+func (a Autostart) Links() (map[string]string, error) { return entryLinks(a.plan()) }
+
+// entryFiles returns the regular files among es, path → content, or the
+// error plan returned with them.
+func entryFiles(es []entry, err error) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -166,11 +178,9 @@ func (a Autostart) Entries() (map[string][]byte, error) {
 	return m, nil
 }
 
-// Links returns the symbolic links Install would create, path → target.
-// Targets are relative to the link's folder, so a tree staged under Root
-// keeps working once it is installed at /. On Windows there are none.
-func (a Autostart) Links() (map[string]string, error) {
-	es, err := a.plan()
+// entryLinks returns the symbolic links among es, path → target, or the
+// error plan returned with them.
+func entryLinks(es []entry, err error) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}

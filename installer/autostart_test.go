@@ -19,15 +19,20 @@ import (
 // can check that ExecStart names it exactly.
 func fakeExe(t *testing.T, sub string) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), sub)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "kyso")
-	if err := os.WriteFile(exe, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe := filepath.Join(t.TempDir(), sub, "kyso")
+	mustWrite(t, exe, []byte("#!/bin/sh\nexit 0\n"), 0o755)
 	return exe
+}
+
+// mustWrite writes a file, making its folder first.
+func mustWrite(t *testing.T, path string, b []byte, perm fs.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, perm); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // userConfig points os.UserConfigDir at a fresh folder.
@@ -73,10 +78,15 @@ func parseINI(t *testing.T, path string) map[string]map[string]string {
 	return out
 }
 
-// splitExecStart splits an ExecStart value the way systemd.syntax(7) says:
-// words separated by spaces, double quotes around a word, C escapes, and
-// %% for a literal %.
-func splitExecStart(t *testing.T, v string) []string {
+// splitExecStart splits an ExecStart value the way systemd.syntax(7) and
+// systemd.service(5) say: words separated by spaces, double quotes around
+// a word, \\ and \" escapes, %% for a literal % and, in the arguments, $$
+// for a literal $ (systemd expands no variable in the program's path, so a
+// $ there is itself). The specifiers in keep (the system unit's %d and %S)
+// stay as written; any other specifier, a lone $ in an argument or a lone ;
+// (which separates commands) fails the test, since systemd would read it
+// otherwise.
+func splitExecStart(t *testing.T, v, keep string) []string {
 	t.Helper()
 	var words []string
 	var w strings.Builder
@@ -84,14 +94,26 @@ func splitExecStart(t *testing.T, v string) []string {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
-		case c == '%':
-			if i+1 >= len(v) || v[i+1] != '%' {
-				t.Fatalf("ExecStart %q: specifier %%%c", v, v[i+1])
+		case c == '%' || (c == '$' && len(words) > 0):
+			if i+1 >= len(v) {
+				t.Fatalf("ExecStart %q ends with %c", v, c)
 			}
-			w.WriteByte('%')
+			n := v[i+1]
+			switch {
+			case n == c:
+				w.WriteByte(c)
+			case c == '%' && strings.IndexByte(keep, n) >= 0:
+				w.WriteByte(c)
+				w.WriteByte(n)
+			default:
+				t.Fatalf("ExecStart %q: %c%c would be expanded by systemd", v, c, n)
+			}
 			i++
 			inWord = true
-		case c == '\\' && i+1 < len(v):
+		case c == '\\':
+			if i+1 >= len(v) || !strings.ContainsRune(`\"`, rune(v[i+1])) {
+				t.Fatalf("ExecStart %q: unexpected escape", v)
+			}
 			w.WriteByte(v[i+1])
 			i++
 			inWord = true
@@ -104,6 +126,8 @@ func splitExecStart(t *testing.T, v string) []string {
 				w.Reset()
 				inWord = false
 			}
+		case c == ';' && !quoted && !inWord && (i+1 == len(v) || v[i+1] == ' '):
+			t.Fatalf("ExecStart %q: a lone ; separates commands", v)
 		default:
 			w.WriteByte(c)
 			inWord = true
@@ -226,7 +250,7 @@ func checkUnit(t *testing.T, path, exe string) {
 	if !reflect.DeepEqual(u, want) {
 		t.Errorf("%s = %v, want %v", path, u, want)
 	}
-	if got := splitExecStart(t, u["Service"]["ExecStart"]); !reflect.DeepEqual(got, []string{exe, "run"}) {
+	if got := splitExecStart(t, u["Service"]["ExecStart"], ""); !reflect.DeepEqual(got, []string{exe, "run"}) {
 		t.Errorf("ExecStart=%s runs %q, want %q", u["Service"]["ExecStart"], got, []string{exe, "run"})
 	}
 	systemdtest.Verify(t, path, true)
@@ -303,10 +327,66 @@ func mustStatus(t *testing.T, a Autostart) Status {
 	return st
 }
 
-func wantFiles(t *testing.T, st Status, want []FileStatus) {
+// wantFiles compares the files of a Status or SystemStatus with want.
+func wantFiles(t *testing.T, got, want []FileStatus) {
 	t.Helper()
-	if !reflect.DeepEqual(st.Files, want) {
-		t.Errorf("Status.Files =\n%+v\nwant\n%+v", st.Files, want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Status.Files =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// mustInstall runs Install, of an Autostart or a SystemService, and wants
+// it to write want, in that order.
+func mustInstall(t *testing.T, i interface{ Install() ([]string, error) }, want ...string) {
+	t.Helper()
+	written, err := i.Install()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(written, want) {
+		t.Fatalf("Install wrote %q, want %q", written, want)
+	}
+}
+
+// installAndCheck installs a and checks the unit, its link and the desktop
+// entry it writes.
+func installAndCheck(t *testing.T, a Autostart, unit, link, desktop string) {
+	t.Helper()
+	mustInstall(t, a, unit, link, desktop)
+	checkUnit(t, unit, a.Exe)
+	checkLink(t, link, unit)
+	checkDesktop(t, desktop, a.Exe)
+}
+
+// wantReadable wants each path readable by everyone; who says who reads
+// it.
+func wantReadable(t *testing.T, who string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o044 != 0o044 {
+			t.Errorf("%s is %v: %s", p, fi.Mode(), who)
+		}
+	}
+}
+
+// wantRestored wants the unit a failed Install replaced back as it was:
+// content old, mode 0600.
+func wantRestored(t *testing.T, unit string, old []byte) {
+	t.Helper()
+	fi, err := os.Stat(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(old) || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the earlier unit was not put back: %v %q", fi.Mode(), b)
 	}
 }
 
@@ -318,19 +398,10 @@ func TestUserInstallStatusUninstall(t *testing.T) {
 	link := filepath.Join(cfg, "systemd/user/graphical-session.target.wants/kyso.service")
 	desktop := filepath.Join(cfg, "autostart/kyso.desktop")
 
-	written, err := a.Install()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{unit, link, desktop}; !reflect.DeepEqual(written, want) {
-		t.Fatalf("Install wrote %q, want %q", written, want)
-	}
-	checkUnit(t, unit, exe)
-	checkLink(t, link, unit)
-	checkDesktop(t, desktop, exe)
+	installAndCheck(t, a, unit, link, desktop)
 
 	st := mustStatus(t, a)
-	wantFiles(t, st, []FileStatus{{unit, true, true}, {link, true, true}, {desktop, true, true}})
+	wantFiles(t, st.Files, []FileStatus{{unit, true, true}, {link, true, true}, {desktop, true, true}})
 	if !st.Installed() {
 		t.Error("Installed() = false right after Install")
 	}
@@ -358,7 +429,7 @@ func TestUserInstallStatusUninstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = mustStatus(t, a)
-	wantFiles(t, st, []FileStatus{{unit, true, true}, {link, true, true}, {desktop, true, false}})
+	wantFiles(t, st.Files, []FileStatus{{unit, true, true}, {link, true, true}, {desktop, true, false}})
 	if st.Installed() {
 		t.Error("Installed() with an edited entry")
 	}
@@ -399,7 +470,7 @@ func TestUserInstallStatusUninstall(t *testing.T) {
 		}
 	}
 	st = mustStatus(t, a)
-	wantFiles(t, st, []FileStatus{{unit, false, false}, {link, false, false}, {desktop, false, false}})
+	wantFiles(t, st.Files, []FileStatus{{unit, false, false}, {link, false, false}, {desktop, false, false}})
 	if st.Installed() {
 		t.Error("Installed() after Uninstall")
 	}
@@ -435,31 +506,14 @@ func TestAllUsersUnderRoot(t *testing.T) {
 	link := filepath.Join(root, "etc/systemd/user/graphical-session.target.wants/kyso.service")
 	desktop := filepath.Join(root, "etc/xdg/autostart/kyso.desktop")
 
-	written, err := a.Install()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{unit, link, desktop}; !reflect.DeepEqual(written, want) {
-		t.Fatalf("Install wrote %q, want %q", written, want)
-	}
-	checkUnit(t, unit, exe)
-	checkLink(t, link, unit)
-	checkDesktop(t, desktop, exe)
-	for _, p := range []string{unit, desktop, filepath.Dir(unit), filepath.Dir(desktop)} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm()&0o044 != 0o044 {
-			t.Errorf("%s is %v: every user's session must read it", p, fi.Mode())
-		}
-	}
+	installAndCheck(t, a, unit, link, desktop)
+	wantReadable(t, "every user's session must read it", unit, desktop, filepath.Dir(unit), filepath.Dir(desktop))
 	if es, err := os.ReadDir(cfg); err != nil || len(es) != 0 {
 		t.Errorf("the user's folder was touched: %v, %v", es, err)
 	}
 
 	st := mustStatus(t, a)
-	wantFiles(t, st, []FileStatus{{unit, true, true}, {link, true, true}, {desktop, true, true}})
+	wantFiles(t, st.Files, []FileStatus{{unit, true, true}, {link, true, true}, {desktop, true, true}})
 	if !strings.HasPrefix(st.Systemd, "unavailable: ") {
 		t.Errorf("Systemd = %q for a staging root", st.Systemd)
 	}
@@ -500,7 +554,7 @@ func TestAllUsersUnderRoot(t *testing.T) {
 	if _, err := os.Lstat(other); err != nil {
 		t.Errorf("another unit's link: %v", err)
 	}
-	wantFiles(t, mustStatus(t, a), []FileStatus{{unit, false, false}, {link, false, false}, {desktop, false, false}})
+	wantFiles(t, mustStatus(t, a).Files, []FileStatus{{unit, false, false}, {link, false, false}, {desktop, false, false}})
 }
 
 // Paths with spaces and with every character the two formats treat
@@ -571,13 +625,7 @@ func TestInstallAllOrNothing(t *testing.T) {
 
 	t.Run("fresh", func(t *testing.T) {
 		root := t.TempDir()
-		blocker := filepath.Join(root, "etc/xdg")
-		if err := os.MkdirAll(filepath.Dir(blocker), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(blocker, []byte("not a folder"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, filepath.Join(root, "etc/xdg"), []byte("not a folder"), 0o644)
 		a := Autostart{Exe: exe, Scope: ScopeAllUsers, Root: root}
 		written, err := a.Install()
 		var fe *FileError
@@ -602,30 +650,13 @@ func TestInstallAllOrNothing(t *testing.T) {
 	t.Run("replacing", func(t *testing.T) {
 		root := t.TempDir()
 		unit := filepath.Join(root, "etc/systemd/user/kyso.service")
-		if err := os.MkdirAll(filepath.Dir(unit), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		old := []byte("[Service]\nExecStart=/old/kyso run\n")
-		if err := os.WriteFile(unit, old, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, "etc/xdg"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, unit, old, 0o600)
+		mustWrite(t, filepath.Join(root, "etc/xdg"), nil, 0o644)
 		if _, err := (Autostart{Exe: exe, Scope: ScopeAllUsers, Root: root}).Install(); err == nil {
 			t.Fatal("Install succeeded with etc/xdg a file")
 		}
-		fi, err := os.Stat(unit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(unit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(b) != string(old) || fi.Mode().Perm() != 0o600 {
-			t.Errorf("the earlier unit was not put back: %v %q", fi.Mode(), b)
-		}
+		wantRestored(t, unit, old)
 		es, err := os.ReadDir(filepath.Dir(unit))
 		if err != nil {
 			t.Fatal(err)

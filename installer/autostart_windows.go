@@ -48,15 +48,25 @@ func (a Autostart) plan() ([]entry, error) {
 	if err := checkExe(a.Exe); err != nil {
 		return nil, err
 	}
-	if strings.Contains(a.Exe, `"`) {
-		// Not a legal Windows file name character; it would end the quoting.
-		return nil, fmt.Errorf("%w: %q contains a double quote", ErrBadExe, a.Exe)
+	if err := checkWindowsExe(a.Exe); err != nil {
+		return nil, err
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	reg := "Windows Registry Editor Version 5.00\r\n\r\n" +
 		"[" + name + `\` + runKey + "]\r\n" +
 		`"` + valueName + `"="` + esc.Replace(a.command()) + "\"\r\n"
 	return []entry{{path: valuePath(name), content: []byte(reg)}}, nil
+}
+
+// checkWindowsExe rejects a double quote, which is not a legal Windows file
+// name character and would end the quoting of the program on a command
+// line (the Run value's, the service's). Control characters are already out
+// (checkExe).
+func checkWindowsExe(exe string) error {
+	if strings.Contains(exe, `"`) {
+		return fmt.Errorf("%w: %q contains a double quote", ErrBadExe, exe)
+	}
+	return nil
 }
 
 // Install sets the Run value and returns its full name. One value is

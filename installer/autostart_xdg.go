@@ -3,19 +3,13 @@
 package installer
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
-
-	"github.com/kyso-vn/kyso/internal/atomicfile"
 )
 
 const (
@@ -25,8 +19,8 @@ const (
 	// linkTarget is relative so that a tree staged under Root, or a
 	// configuration folder that moves, still points at its own unit.
 	linkTarget = "../" + unitName
-	// statusTimeout bounds `systemctl --user is-active`: status must answer
-	// even when a user bus exists but its manager hangs.
+	// statusTimeout bounds `systemctl [--user] is-active`: status must
+	// answer even when a user bus exists but its manager hangs.
 	statusTimeout = 3 * time.Second
 	// reloadTimeout bounds the best-effort daemon-reload after Install and
 	// Uninstall.
@@ -120,23 +114,9 @@ func (a Autostart) Install() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var done []saved
-	for _, e := range es {
-		s, err := put(e, l.dirMode)
-		if err != nil {
-			errs := []error{err}
-			for i := len(done) - 1; i >= 0; i-- {
-				if rerr := done[i].restore(); rerr != nil {
-					errs = append(errs, rerr)
-				}
-			}
-			return nil, errors.Join(errs...)
-		}
-		done = append(done, s)
-	}
-	paths := make([]string, len(es))
-	for i, e := range es {
-		paths[i] = e.path
+	paths, err := installEntries(es, l.dirMode)
+	if err != nil {
+		return nil, err
 	}
 	if a.Scope == ScopeUser {
 		reloadUserManager(filepath.Dir(l.unit))
@@ -153,20 +133,10 @@ func (a Autostart) Uninstall() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
-	for _, p := range []string{l.link, l.unit, l.desktop} {
-		err := os.Remove(p)
-		switch {
-		case err == nil:
-			removed = append(removed, p)
-		case absent(err):
-		default:
-			return removed, &FileError{Op: "remove", Path: p, Err: err}
-		}
+	removed, err := uninstallEntries(l.link, l.unit, l.desktop)
+	if err != nil {
+		return removed, err
 	}
-	// Like `systemctl disable`, drop the .wants folder once it is empty;
-	// one that still enables other units stays.
-	os.Remove(filepath.Dir(l.link))
 	if a.Scope == ScopeUser && len(removed) > 0 {
 		reloadUserManager(filepath.Dir(l.unit))
 	}
@@ -186,36 +156,11 @@ func (a Autostart) Status() (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	var st Status
-	for _, e := range es {
-		f := FileStatus{Path: e.path}
-		fi, err := os.Lstat(e.path)
-		switch {
-		case absent(err):
-			st.Files = append(st.Files, f)
-			continue
-		case err != nil:
-			return Status{}, &FileError{Op: "read", Path: e.path, Err: err}
-		}
-		f.Present = true
-		switch {
-		case e.target != "" && fi.Mode()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(e.path)
-			if err != nil {
-				return Status{}, &FileError{Op: "read", Path: e.path, Err: err}
-			}
-			f.Current = filepath.Clean(t) == filepath.Clean(e.target) || filepath.Clean(t) == l.unitOnSystem
-		case e.target == "" && fi.Mode().IsRegular():
-			b, err := os.ReadFile(e.path)
-			if err != nil {
-				return Status{}, &FileError{Op: "read", Path: e.path, Err: err}
-			}
-			f.Current = bytes.Equal(b, e.content)
-		}
-		st.Files = append(st.Files, f)
+	files, err := entriesStatus(es, l.unitOnSystem)
+	if err != nil {
+		return Status{}, err
 	}
-	st.Systemd = a.systemdState()
-	return st, nil
+	return Status{Files: files, Systemd: a.systemdState()}, nil
 }
 
 // InstalledExe returns the program the installed unit starts, so that a
@@ -227,27 +172,11 @@ func (a Autostart) InstalledExe() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(l.unit)
+	words, _, err := readExecStart(l.unit)
 	if err != nil {
-		return "", &FileError{Op: "read", Path: l.unit, Err: err}
+		return "", err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		v, ok := strings.CutPrefix(strings.TrimSpace(line), "ExecStart=")
-		if !ok {
-			continue
-		}
-		var exe string
-		if rest, ok := strings.CutPrefix(v, `"`); ok {
-			exe, _, ok = strings.Cut(rest, `"`)
-			if !ok {
-				break
-			}
-		} else {
-			exe, _, _ = strings.Cut(v, " ")
-		}
-		return strings.ReplaceAll(exe, "%%", "%"), nil
-	}
-	return "", &FileError{Op: "read", Path: l.unit, Err: errors.New("no ExecStart line naming the program")}
+	return words[0], nil
 }
 
 // Start asks the user manager to start kyso.service now. The error wraps
@@ -265,145 +194,9 @@ func control(verb string) error {
 	if err := userManager(ctx); err != nil {
 		return err
 	}
-	_, stderr, err := systemctlUser(ctx, verb, unitName)
+	_, stderr, err := systemdUser.run(ctx, verb, unitName)
 	if err != nil {
-		return fmt.Errorf("installer: systemctl --user %s %s: %s", verb, unitName, reason(ctx, stderr, err))
-	}
-	return nil
-}
-
-// absent reports an error that means "nothing there": the file does not
-// exist, or one of the folders on its path is a file.
-func absent(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
-}
-
-// saved is what a path held before Install changed it, so that a later
-// failure can put it back.
-type saved struct {
-	path    string
-	existed bool
-	content []byte
-	mode    fs.FileMode
-	target  string   // set when it was a symbolic link
-	made    []string // folders created for it, outermost first
-}
-
-// put writes one entry atomically (a reader sees the old file or the new
-// one, never a part) and returns what the path held before.
-func put(e entry, dirMode fs.FileMode) (saved, error) {
-	s := saved{path: e.path}
-	fi, err := os.Lstat(e.path)
-	switch {
-	case err == nil:
-		s.existed = true
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			s.target, err = os.Readlink(e.path)
-		case fi.Mode().IsRegular():
-			s.mode = fi.Mode().Perm()
-			s.content, err = os.ReadFile(e.path)
-		default:
-			return s, &FileError{Op: "write", Path: e.path, Err: errors.New("something that is not a file is in the way")}
-		}
-		if err != nil {
-			return s, &FileError{Op: "read", Path: e.path, Err: err}
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return s, &FileError{Op: "write", Path: e.path, Err: err}
-	}
-	s.made, err = mkdirs(filepath.Dir(e.path), dirMode)
-	if err == nil {
-		if e.target != "" {
-			err = replaceLink(e.path, e.target)
-		} else {
-			err = atomicfile.WriteFile(e.path, e.content, 0o644)
-		}
-	}
-	if err != nil {
-		removeDirs(s.made)
-		return s, &FileError{Op: "write", Path: e.path, Err: err}
-	}
-	return s, nil
-}
-
-// restore puts back what put replaced and removes the folders it created.
-func (s saved) restore() error {
-	var err error
-	switch {
-	case !s.existed:
-		err = os.Remove(s.path)
-	case s.target != "":
-		err = replaceLink(s.path, s.target)
-	default:
-		err = atomicfile.WriteFile(s.path, s.content, s.mode)
-	}
-	removeDirs(s.made)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &FileError{Op: "restore", Path: s.path, Err: err}
-	}
-	return nil
-}
-
-// mkdirs is os.MkdirAll that returns the folders it created, outermost
-// first, so that a failed install can remove exactly those.
-func mkdirs(dir string, perm fs.FileMode) ([]string, error) {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return nil, &fs.PathError{Op: "mkdir", Path: d, Err: syscall.ENOTDIR}
-			}
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	var made []string
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], perm); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				continue // created meanwhile by someone else: not ours to remove
-			}
-			return made, err
-		}
-		made = append(made, missing[i])
-	}
-	return made, nil
-}
-
-// removeDirs removes folders innermost first; one that is not empty (some
-// other file lives there now) stays.
-func removeDirs(dirs []string) {
-	for i := len(dirs) - 1; i >= 0; i-- {
-		os.Remove(dirs[i])
-	}
-}
-
-// replaceLink points path at target by renaming a fresh link over it, so
-// that the old link (if any) is replaced in one step.
-func replaceLink(path, target string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".link-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	f.Close()
-	if err := os.Remove(tmp); err != nil {
-		return err
-	}
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
+		return fmt.Errorf("installer: systemctl --user %s %s: %s", verb, unitName, systemdUser.reason(ctx, stderr, err))
 	}
 	return nil
 }
@@ -413,22 +206,13 @@ func (a Autostart) systemdState() string {
 	if a.Scope == ScopeAllUsers && a.Root != "" {
 		return "unavailable: the files are under " + a.Root + ", not on this system"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
-	defer cancel()
-	// is-active exits non-zero for every state but active, yet prints the
-	// state; only a manager that cannot be reached prints nothing.
-	stdout, stderr, err := systemctlUser(ctx, "is-active", unitName)
-	if ctx.Err() == nil && stdout != "" {
-		state, _, _ := strings.Cut(stdout, "\n")
-		return state
-	}
-	return "unavailable: " + reason(ctx, stderr, err)
+	return systemdUser.unitState(unitName)
 }
 
 // userManager returns nil when a systemd user manager answers, and an
 // error wrapping ErrNoUserManager with the reason otherwise.
 func userManager(ctx context.Context) error {
-	stdout, stderr, err := systemctlUser(ctx, "is-system-running")
+	stdout, stderr, err := systemdUser.run(ctx, "is-system-running")
 	// Like is-active, is-system-running exits non-zero for "degraded" or
 	// "starting" but prints the state; "offline" means no manager runs.
 	if ctx.Err() == nil && stdout != "" && stdout != "offline" && stdout != "unknown" {
@@ -437,7 +221,7 @@ func userManager(ctx context.Context) error {
 	if ctx.Err() == nil && stdout != "" {
 		stderr = "the user manager is " + stdout
 	}
-	return fmt.Errorf("%w: %s", ErrNoUserManager, reason(ctx, stderr, err))
+	return fmt.Errorf("%w: %s", ErrNoUserManager, systemdUser.reason(ctx, stderr, err))
 }
 
 // reloadUserManager asks the user manager to re-read its units after dir
@@ -453,44 +237,14 @@ func reloadUserManager(dir string) {
 	if userManager(ctx) != nil {
 		return
 	}
-	paths, _, err := systemctlUser(ctx, "show", "--property=UnitPath", "--value")
+	paths, _, err := systemdUser.run(ctx, "show", "--property=UnitPath", "--value")
 	if err != nil {
 		return
 	}
 	for _, p := range strings.Fields(paths) {
 		if filepath.Clean(p) == filepath.Clean(dir) {
-			_, _, _ = systemctlUser(ctx, "daemon-reload")
+			_, _, _ = systemdUser.run(ctx, "daemon-reload")
 			return
 		}
 	}
-}
-
-// systemctlUser runs `systemctl --user args…` and returns its trimmed
-// output. A missing systemctl is an error like any other.
-func systemctlUser(ctx context.Context, args ...string) (stdout, stderr string, err error) {
-	path, err := exec.LookPath("systemctl")
-	if err != nil {
-		return "", "", err
-	}
-	cmd := exec.CommandContext(ctx, path, append([]string{"--user", "--no-pager"}, args...)...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	// A child that keeps the pipes open must not hold us past the timeout.
-	cmd.WaitDelay = time.Second
-	err = cmd.Run()
-	return strings.TrimSpace(o.String()), strings.TrimSpace(e.String()), err
-}
-
-// reason says in one line why a systemctl call did not give an answer.
-func reason(ctx context.Context, stderr string, err error) string {
-	switch {
-	case ctx.Err() != nil:
-		return "systemctl --user did not answer in time"
-	case stderr != "":
-		first, _, _ := strings.Cut(stderr, "\n")
-		return first
-	case err != nil:
-		return err.Error()
-	}
-	return "no answer"
 }

@@ -36,18 +36,16 @@ func (k PolicyKit) Write(dir string) ([]string, error) {
 		return nil, err
 	}
 	parent := filepath.Dir(dir)
-	created, err := mkdirAllTracked(parent)
-	if err != nil {
-		return nil, fmt.Errorf("installer: policy kit: %w", err)
-	}
+	created, err := mkdirs(parent, 0o755)
 	ok := false
 	defer func() {
 		if !ok {
-			for i := len(created) - 1; i >= 0; i-- {
-				os.Remove(created[i])
-			}
+			removeDirs(created)
 		}
 	}()
+	if err != nil {
+		return nil, fmt.Errorf("installer: policy kit: %w", err)
+	}
 
 	// The new kit is built next to dir, on the same file system, so that
 	// the final step is one rename.
@@ -153,34 +151,6 @@ func checkKitDir(dir string) (replace bool, err error) {
 		return false, fmt.Errorf("installer: policy kit: %s already holds %s, which is not part of a policy kit; choose an empty or new folder", dir, foreign)
 	}
 	return true, nil
-}
-
-// mkdirAllTracked is os.MkdirAll returning the folders it created, so
-// that a failed Write can remove them again.
-func mkdirAllTracked(dir string) ([]string, error) {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	var created []string
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil {
-			for j := len(created) - 1; j >= 0; j-- {
-				os.Remove(created[j])
-			}
-			return nil, err
-		}
-		created = append(created, missing[i])
-	}
-	return created, nil
 }
 
 // writeSynced writes a kit file (not secret: 0644) and flushes it, so

@@ -3,6 +3,7 @@ package installer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -75,17 +76,7 @@ type SystemStatus struct {
 }
 
 // Installed reports whether every file is present and current.
-func (s SystemStatus) Installed() bool {
-	if len(s.Files) == 0 {
-		return false
-	}
-	for _, f := range s.Files {
-		if !f.Present || !f.Current {
-			return false
-		}
-	}
-	return true
-}
+func (s SystemStatus) Installed() bool { return allCurrent(s.Files) }
 
 func (s SystemService) name() string {
 	if s.Name == "" {
@@ -142,4 +133,14 @@ func (s SystemService) checkName() error {
 		return fmt.Errorf("%w: %q (use letters, digits, '-', '_' and '.', at most 64)", ErrBadServiceName, name)
 	}
 	return nil
+}
+
+// cutWords returns the words of a command line that follow prefix, the
+// flags the service always has, or all of them when they do not start
+// with it (a registration from another version, or edited by hand).
+func cutWords(words []string, prefix ...string) []string {
+	if len(words) >= len(prefix) && slices.Equal(words[:len(prefix)], prefix) {
+		return words[len(prefix):]
+	}
+	return words
 }

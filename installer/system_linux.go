@@ -3,13 +3,9 @@
 package installer
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,6 +20,10 @@ const systemUnitDir = "/etc/systemd/system"
 // readable by root only; systemd passes it to the service as a
 // credential.
 func DefaultPINFile() string { return "/etc/kyso/pin" }
+
+// systemdSystem is the machine's service manager, which runs the system
+// unit.
+var systemdSystem = manager{}
 
 // systemLayout is where the files of the system service go.
 type systemLayout struct {
@@ -162,35 +162,11 @@ func (s SystemService) plan() ([]entry, error) {
 
 // Entries returns the regular files Install would write, path → content
 // (packaging too); the enabling link is in Links.
-func (s SystemService) Entries() (map[string][]byte, error) {
-	es, err := s.plan()
-	if err != nil {
-		return nil, err
-	}
-	m := map[string][]byte{}
-	for _, e := range es {
-		if e.target == "" {
-			m[e.path] = e.content
-		}
-	}
-	return m, nil
-}
+func (s SystemService) Entries() (map[string][]byte, error) { return entryFiles(s.plan()) }
 
 // Links returns the symbolic links Install would create, path → target
 // (relative to the link's folder).
-func (s SystemService) Links() (map[string]string, error) {
-	es, err := s.plan()
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	for _, e := range es {
-		if e.target != "" {
-			m[e.path] = e.target
-		}
-	}
-	return m, nil
-}
+func (s SystemService) Links() (map[string]string, error) { return entryLinks(s.plan()) }
 
 // Install writes the unit and the link that enables it, all or nothing
 // (a failure puts back what was there), and returns their paths. Writing
@@ -204,23 +180,9 @@ func (s SystemService) Install() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var done []saved
-	for _, e := range es {
-		sv, err := put(e, 0o755)
-		if err != nil {
-			errs := []error{err}
-			for i := len(done) - 1; i >= 0; i-- {
-				if rerr := done[i].restore(); rerr != nil {
-					errs = append(errs, rerr)
-				}
-			}
-			return nil, errors.Join(errs...)
-		}
-		done = append(done, sv)
-	}
-	paths := make([]string, len(es))
-	for i, e := range es {
-		paths[i] = e.path
+	paths, err := installEntries(es, 0o755)
+	if err != nil {
+		return nil, err
 	}
 	s.systemctl(reloadTimeout, "daemon-reload")
 	return paths, nil
@@ -238,19 +200,10 @@ func (s SystemService) Uninstall() ([]string, error) {
 	if _, err := os.Lstat(l.unit); err == nil {
 		s.systemctl(controlTimeout, "stop", s.name()+".service")
 	}
-	var removed []string
-	for _, p := range []string{l.link, l.unit} {
-		err := os.Remove(p)
-		switch {
-		case err == nil:
-			removed = append(removed, p)
-		case absent(err):
-		default:
-			return removed, &FileError{Op: "remove", Path: p, Err: err}
-		}
+	removed, err := uninstallEntries(l.link, l.unit)
+	if err != nil {
+		return removed, err
 	}
-	// Like `systemctl disable`: the .wants folder goes once empty.
-	os.Remove(filepath.Dir(l.link))
 	if len(removed) > 0 {
 		s.systemctl(reloadTimeout, "daemon-reload")
 	}
@@ -266,37 +219,11 @@ func (s SystemService) Status() (SystemStatus, error) {
 	if err != nil {
 		return SystemStatus{}, err
 	}
-	l := s.layout()
-	var st SystemStatus
-	for _, e := range es {
-		f := FileStatus{Path: e.path}
-		fi, err := os.Lstat(e.path)
-		switch {
-		case absent(err):
-			st.Files = append(st.Files, f)
-			continue
-		case err != nil:
-			return SystemStatus{}, &FileError{Op: "read", Path: e.path, Err: err}
-		}
-		f.Present = true
-		switch {
-		case e.target != "" && fi.Mode()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(e.path)
-			if err != nil {
-				return SystemStatus{}, &FileError{Op: "read", Path: e.path, Err: err}
-			}
-			f.Current = filepath.Clean(t) == filepath.Clean(e.target) || filepath.Clean(t) == l.unitOnSystem
-		case e.target == "" && fi.Mode().IsRegular():
-			b, err := os.ReadFile(e.path)
-			if err != nil {
-				return SystemStatus{}, &FileError{Op: "read", Path: e.path, Err: err}
-			}
-			f.Current = bytes.Equal(b, e.content)
-		}
-		st.Files = append(st.Files, f)
+	files, err := entriesStatus(es, s.layout().unitOnSystem)
+	if err != nil {
+		return SystemStatus{}, err
 	}
-	st.State = s.state()
-	return st, nil
+	return SystemStatus{Files: files, State: s.state()}, nil
 }
 
 // Installed reads back the service the unit describes (program, flags,
@@ -308,95 +235,19 @@ func (s SystemService) Installed() (SystemService, error) {
 	if err := s.checkName(); err != nil {
 		return SystemService{}, err
 	}
-	path := s.layout().unit
-	b, err := os.ReadFile(path)
+	words, unit, err := readExecStart(s.layout().unit)
 	if err != nil {
-		return SystemService{}, &FileError{Op: "read", Path: path, Err: err}
+		return SystemService{}, err
 	}
-	out := SystemService{Name: s.Name, Root: s.Root}
-	found := false
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "LoadCredential=pin:"); ok {
-			out.PINFile = strings.ReplaceAll(v, "%%", "%")
-		}
-		v, ok := strings.CutPrefix(line, "ExecStart=")
-		if !ok {
-			continue
-		}
-		words, err := splitExecLine(v)
-		if err != nil || len(words) == 0 {
-			return SystemService{}, &FileError{Op: "read", Path: path, Err: fmt.Errorf("ExecStart: %v", err)}
-		}
-		found = true
-		out.Exe = words[0]
-		rest := words[1:]
-		fixed := []string{"serve", "--headless", "--unattended", "--pin-file=%d/pin"}
-		if len(rest) >= len(fixed) && equalStrings(rest[:len(fixed)], fixed) {
-			rest = rest[len(fixed):]
-		}
-		out.Args = rest
-	}
-	if !found {
-		return SystemService{}, &FileError{Op: "read", Path: path, Err: errors.New("no ExecStart line naming the program")}
+	out := SystemService{Name: s.Name, Exe: words[0], Root: s.Root}
+	out.Args = cutWords(words[1:], "serve", "--headless", "--unattended", "--pin-file=%d/pin")
+	if v, ok := unitValue(unit, "LoadCredential=pin:"); ok {
+		out.PINFile = strings.ReplaceAll(v, "%%", "%")
 	}
 	if out.PINFile == DefaultPINFile() {
 		out.PINFile = ""
 	}
 	return out, nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// splitExecLine undoes systemUnitFile's quoting of ExecStart: words split
-// on blanks, double quotes around a word, backslash escapes, %% and $$
-// for a literal % and $. Other specifiers (%d) are kept as written.
-func splitExecLine(v string) ([]string, error) {
-	var words []string
-	var w strings.Builder
-	inWord, quoted := false, false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case (c == '%' || c == '$') && i+1 < len(v) && v[i+1] == c:
-			w.WriteByte(c)
-			i++
-			inWord = true
-		case c == '\\' && i+1 < len(v):
-			w.WriteByte(v[i+1])
-			i++
-			inWord = true
-		case c == '"':
-			quoted = !quoted
-			inWord = true
-		case (c == ' ' || c == '\t') && !quoted:
-			if inWord {
-				words = append(words, w.String())
-				w.Reset()
-				inWord = false
-			}
-		default:
-			w.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quoted {
-		return nil, errors.New("unclosed quote")
-	}
-	if inWord {
-		words = append(words, w.String())
-	}
-	return words, nil
 }
 
 // systemdBooted reports whether systemd is this machine's service manager
@@ -415,7 +266,7 @@ func (s SystemService) systemctl(timeout time.Duration, args ...string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	_, _, _ = runSystemctl(ctx, args...)
+	_, _, _ = systemdSystem.run(ctx, args...)
 }
 
 // state is what systemd says of the unit.
@@ -426,36 +277,5 @@ func (s SystemService) state() string {
 	case !systemdBooted():
 		return "unavailable: systemd is not running on this machine"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
-	defer cancel()
-	stdout, stderr, err := runSystemctl(ctx, "is-active", s.name()+".service")
-	if ctx.Err() == nil && stdout != "" {
-		state, _, _ := strings.Cut(stdout, "\n")
-		return state
-	}
-	switch {
-	case ctx.Err() != nil:
-		return "unavailable: systemctl did not answer in time"
-	case stderr != "":
-		first, _, _ := strings.Cut(stderr, "\n")
-		return "unavailable: " + first
-	case err != nil:
-		return "unavailable: " + err.Error()
-	}
-	return "unavailable: no answer"
-}
-
-// runSystemctl runs `systemctl --no-pager args…` and returns its trimmed
-// output.
-func runSystemctl(ctx context.Context, args ...string) (stdout, stderr string, err error) {
-	path, err := exec.LookPath("systemctl")
-	if err != nil {
-		return "", "", err
-	}
-	cmd := exec.CommandContext(ctx, path, append([]string{"--no-pager"}, args...)...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.WaitDelay = time.Second
-	err = cmd.Run()
-	return strings.TrimSpace(o.String()), strings.TrimSpace(e.String()), err
+	return systemdSystem.unitState(s.name() + ".service")
 }

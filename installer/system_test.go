@@ -22,66 +22,6 @@ func systemPaths(root, name string) (unit, link string) {
 		filepath.Join(root, "etc/systemd/system/multi-user.target.wants", name+".service")
 }
 
-// splitSystemExec splits ExecStart as systemd.service(5) does, keeping
-// the specifiers the template uses (%d, %S) as written and undoing %%
-// and $$; any other specifier or a lone $ fails the test, since systemd
-// would expand it.
-func splitSystemExec(t *testing.T, v string) []string {
-	t.Helper()
-	var words []string
-	var w strings.Builder
-	inWord, quoted := false, false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '%' || c == '$':
-			if i+1 >= len(v) {
-				t.Fatalf("ExecStart %q ends with %c", v, c)
-			}
-			n := v[i+1]
-			switch {
-			case n == c:
-				w.WriteByte(c)
-			case c == '%' && (n == 'd' || n == 'S'):
-				w.WriteByte(c)
-				w.WriteByte(n)
-			default:
-				t.Fatalf("ExecStart %q: %c%c would be expanded by systemd", v, c, n)
-			}
-			i++
-			inWord = true
-		case c == '\\':
-			if i+1 >= len(v) || !strings.ContainsRune(`\"`, rune(v[i+1])) {
-				t.Fatalf("ExecStart %q: unexpected escape", v)
-			}
-			w.WriteByte(v[i+1])
-			i++
-			inWord = true
-		case c == '"':
-			quoted = !quoted
-			inWord = true
-		case c == ' ' && !quoted:
-			if inWord {
-				words = append(words, w.String())
-				w.Reset()
-				inWord = false
-			}
-		case c == ';' && !quoted && !inWord && (i+1 == len(v) || v[i+1] == ' '):
-			t.Fatalf("ExecStart %q: a lone ; separates commands", v)
-		default:
-			w.WriteByte(c)
-			inWord = true
-		}
-	}
-	if quoted {
-		t.Fatalf("ExecStart %q: unclosed quote", v)
-	}
-	if inWord {
-		words = append(words, w.String())
-	}
-	return words
-}
-
 func TestSystemUnitContent(t *testing.T) {
 	exe := fakeExe(t, "opt/kyso bin")
 	args := []string{
@@ -93,14 +33,8 @@ func TestSystemUnitContent(t *testing.T) {
 	}
 	root := t.TempDir()
 	s := SystemService{Exe: exe, Args: args, Root: root}
-	written, err := s.Install()
-	if err != nil {
-		t.Fatal(err)
-	}
 	unit, link := systemPaths(root, "kyso-server")
-	if want := []string{unit, link}; !reflect.DeepEqual(written, want) {
-		t.Fatalf("Install wrote %q, want %q", written, want)
-	}
+	mustInstall(t, s, unit, link)
 	u := parseINI(t, unit)
 	exec := u["Service"]["ExecStart"]
 	want := map[string]map[string]string{
@@ -139,21 +73,13 @@ func TestSystemUnitContent(t *testing.T) {
 		t.Errorf("%s =\n%v\nwant\n%v", unit, u, want)
 	}
 	wantArgs := append([]string{exe, "serve", "--headless", "--unattended", "--pin-file=%d/pin"}, args...)
-	if got := splitSystemExec(t, exec); !reflect.DeepEqual(got, wantArgs) {
+	if got := splitExecStart(t, exec, "dS"); !reflect.DeepEqual(got, wantArgs) {
 		t.Errorf("ExecStart=%s runs\n%q\nwant\n%q", exec, got, wantArgs)
 	}
 	if target, err := os.Readlink(link); err != nil || target != "../kyso-server.service" {
 		t.Errorf("%s → %q, %v; want ../kyso-server.service", link, target, err)
 	}
-	for _, p := range []string{unit, filepath.Dir(unit), filepath.Dir(link)} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm()&0o044 != 0o044 {
-			t.Errorf("%s is %v: systemd and admins read it", p, fi.Mode())
-		}
-	}
+	wantReadable(t, "systemd and admins read it", unit, filepath.Dir(unit), filepath.Dir(link))
 	systemdtest.Verify(t, unit, false)
 
 	// What status compares with when no program is named: the unit reads
@@ -226,15 +152,9 @@ func TestSystemInstallStatusUninstall(t *testing.T) {
 		}
 		return st
 	}
-	wantFiles := func(st SystemStatus, want ...FileStatus) {
-		t.Helper()
-		if !reflect.DeepEqual(st.Files, want) {
-			t.Errorf("Files =\n%+v\nwant\n%+v", st.Files, want)
-		}
-	}
 
 	st := status(s)
-	wantFiles(st, FileStatus{unit, false, false}, FileStatus{link, false, false})
+	wantFiles(t, st.Files, []FileStatus{{unit, false, false}, {link, false, false}})
 	if st.Installed() {
 		t.Error("Installed before Install")
 	}
@@ -246,14 +166,14 @@ func TestSystemInstallStatusUninstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	st = status(s)
-	wantFiles(st, FileStatus{unit, true, true}, FileStatus{link, true, true})
+	wantFiles(t, st.Files, []FileStatus{{unit, true, true}, {link, true, true}})
 	if !st.Installed() {
 		t.Error("not Installed after Install")
 	}
 	// Other flags, another program: the unit is not what they would get.
 	other := s
 	other.Args = []string{"--module", "/usr/lib/other/p11.so"}
-	wantFiles(status(other), FileStatus{unit, true, false}, FileStatus{link, true, true})
+	wantFiles(t, status(other).Files, []FileStatus{{unit, true, false}, {link, true, true}})
 	// The link `systemctl enable` writes (absolute) is as good as ours.
 	if err := os.Remove(link); err != nil {
 		t.Fatal(err)
@@ -261,12 +181,12 @@ func TestSystemInstallStatusUninstall(t *testing.T) {
 	if err := os.Symlink("/etc/systemd/system/kyso-server.service", link); err != nil {
 		t.Fatal(err)
 	}
-	wantFiles(status(s), FileStatus{unit, true, true}, FileStatus{link, true, true})
+	wantFiles(t, status(s).Files, []FileStatus{{unit, true, true}, {link, true, true}})
 	// Installing again replaces it and changes the flags.
 	if _, err := other.Install(); err != nil {
 		t.Fatal(err)
 	}
-	wantFiles(status(other), FileStatus{unit, true, true}, FileStatus{link, true, true})
+	wantFiles(t, status(other).Files, []FileStatus{{unit, true, true}, {link, true, true}})
 
 	// The .wants folder stays while it enables another unit.
 	another := filepath.Join(filepath.Dir(link), "other.service")
@@ -280,7 +200,7 @@ func TestSystemInstallStatusUninstall(t *testing.T) {
 	if _, err := os.Lstat(another); err != nil {
 		t.Errorf("another unit's link: %v", err)
 	}
-	wantFiles(status(s), FileStatus{unit, false, false}, FileStatus{link, false, false})
+	wantFiles(t, status(s).Files, []FileStatus{{unit, false, false}, {link, false, false}})
 	if err := os.Remove(another); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +270,7 @@ func TestSystemExecArgRoundTrip(t *testing.T) {
 	if want := append([]string{"/usr/bin/kyso"}, in...); !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip of %s:\n%q\nwant\n%q", line, got, want)
 	}
-	if sys := splitSystemExec(t, strings.ReplaceAll(line, "\t", " ")); len(sys) != len(in)+1 {
+	if sys := splitExecStart(t, strings.ReplaceAll(line, "\t", " "), "dS"); len(sys) != len(in)+1 {
 		t.Errorf("systemd's splitting gives %d words, want %d", len(sys), len(in)+1)
 	}
 }
@@ -365,12 +285,7 @@ func TestSystemInstallAllOrNothing(t *testing.T) {
 		unit, link := systemPaths(root, "kyso-server")
 		// A regular file where the .wants folder must be fails even for
 		// root, which a read-only folder would not.
-		if err := os.MkdirAll(filepath.Dir(unit), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Dir(link), []byte("not a folder"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, filepath.Dir(link), []byte("not a folder"), 0o644)
 		written, err := (SystemService{Exe: exe, Root: root}).Install()
 		var fe *FileError
 		if !errors.As(err, &fe) || fe.Path != link || fe.Op != "write" {
@@ -388,30 +303,13 @@ func TestSystemInstallAllOrNothing(t *testing.T) {
 	t.Run("replacing", func(t *testing.T) {
 		root := t.TempDir()
 		unit, link := systemPaths(root, "kyso-server")
-		if err := os.MkdirAll(filepath.Dir(unit), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		old := []byte("[Service]\nExecStart=/old/kyso serve\n")
-		if err := os.WriteFile(unit, old, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Dir(link), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		mustWrite(t, unit, old, 0o600)
+		mustWrite(t, filepath.Dir(link), nil, 0o644)
 		if _, err := (SystemService{Exe: exe, Root: root}).Install(); err == nil {
 			t.Fatal("Install succeeded with the .wants folder a file")
 		}
-		fi, err := os.Stat(unit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(unit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(b) != string(old) || fi.Mode().Perm() != 0o600 {
-			t.Errorf("the earlier unit was not put back: %v %q", fi.Mode(), b)
-		}
+		wantRestored(t, unit, old)
 	})
 }
 

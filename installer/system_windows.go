@@ -71,8 +71,8 @@ func (s SystemService) plan() error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if strings.Contains(s.Exe, `"`) {
-		return fmt.Errorf("%w: %q contains a double quote", ErrBadExe, s.Exe)
+	if err := checkWindowsExe(s.Exe); err != nil {
+		return err
 	}
 	if p := s.pinFile(); !filepath.IsAbs(p) {
 		return fmt.Errorf("%w: the PIN file %q is not an absolute path", ErrBadServeArgs, p)
@@ -97,6 +97,12 @@ func (s SystemService) Links() (map[string]string, error) {
 	return map[string]string{}, nil
 }
 
+// displayName is the service's name in the Services console.
+func (s SystemService) displayName() string { return "kyso signing server (" + s.name() + ")" }
+
+// systemDescription is the service's description in the Services console.
+const systemDescription = "kyso serve --unattended: signs for the machine policy's origins with the PIN from a file (HSM server). Not the desktop agent."
+
 // nop is the program kardianos/service wants when it only registers.
 type nop struct{}
 
@@ -106,8 +112,8 @@ func (nop) Stop(service.Service) error  { return nil }
 func (s SystemService) kardianos(i service.Interface) (service.Service, error) {
 	return service.New(i, &service.Config{
 		Name:        s.name(),
-		DisplayName: "kyso signing server (" + s.name() + ")",
-		Description: "kyso serve --unattended: signs for the machine policy's origins with the PIN from a file (HSM server). Not the desktop agent.",
+		DisplayName: s.displayName(),
+		Description: systemDescription,
 		UserName:    s.account(),
 		Executable:  s.Exe,
 		Arguments:   s.serveArgs(),
@@ -164,8 +170,8 @@ func (s SystemService) Install() ([]string, error) {
 		cfg.BinaryPathName = s.commandLine()
 		cfg.ServiceStartName = s.account()
 		cfg.Password = ""
-		cfg.DisplayName = "kyso signing server (" + s.name() + ")"
-		cfg.Description = "kyso serve --unattended: signs for the machine policy's origins with the PIN from a file (HSM server). Not the desktop agent."
+		cfg.DisplayName = s.displayName()
+		cfg.Description = systemDescription
 		cfg.StartType = mgr.StartAutomatic
 		cfg.DelayedAutoStart = true
 		cfg.SidType = windows.SERVICE_SID_TYPE_UNRESTRICTED
@@ -325,14 +331,9 @@ func (s SystemService) Installed() (SystemService, error) {
 	}
 	out := SystemService{Name: s.Name, Exe: words[0]}
 	rest := words[1:]
-	fixed := SystemService{Name: s.Name, Exe: words[0]}
 	if len(rest) >= 5 && rest[0] == "serve" && rest[1] == "--headless" && rest[2] == "--unattended" && rest[3] == "--pin-file" {
 		out.PINFile = rest[4]
-		fixed.PINFile = rest[4]
-		prefix := fixed.serveArgs()
-		if len(rest) >= len(prefix) && strings.Join(rest[:len(prefix)], "\x00") == strings.Join(prefix, "\x00") {
-			rest = rest[len(prefix):]
-		}
+		rest = cutWords(rest, out.serveArgs()...)
 	}
 	out.Args = rest
 	if out.PINFile == DefaultPINFile() {

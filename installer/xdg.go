@@ -3,7 +3,9 @@
 package installer
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -102,6 +104,86 @@ func unitQuote(exe string) string {
 		return `"` + exe + `"`
 	}
 	return exe
+}
+
+// readExecStart reads the unit file at path and returns the words of its
+// ExecStart= line (the program, then its arguments, unquoted as
+// splitExecLine does) and the unit's text, for other settings
+// (unitValue). The error is a *FileError, wrapping fs.ErrNotExist when there
+// is no unit.
+func readExecStart(path string) (words []string, unit string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", &FileError{Op: "read", Path: path, Err: err}
+	}
+	unit = string(b)
+	v, _ := unitValue(unit, "ExecStart=")
+	words, err = splitExecLine(v)
+	if err != nil {
+		return nil, "", &FileError{Op: "read", Path: path, Err: fmt.Errorf("ExecStart: %w", err)}
+	}
+	if len(words) == 0 {
+		return nil, "", &FileError{Op: "read", Path: path, Err: errors.New("no ExecStart line naming the program")}
+	}
+	return words, unit, nil
+}
+
+// unitValue returns what follows prefix (a key and "=", maybe the start of
+// the value) on the last line of unit that starts with it, as systemd lets
+// a later setting win.
+func unitValue(unit, prefix string) (string, bool) {
+	var value string
+	found := false
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			value, found = v, true
+		}
+	}
+	return value, found
+}
+
+// splitExecLine undoes the quoting of an ExecStart= line (unitQuote for the
+// program, execArg for its arguments): words split on blanks, double quotes
+// around a word, backslash escapes, %% for a literal % and, in the
+// arguments, $$ for a literal $ (systemd expands no variable in the
+// program's path, so unitQuote leaves $ alone there). Other specifiers (%d)
+// are kept as written.
+func splitExecLine(v string) ([]string, error) {
+	var words []string
+	var w strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case (c == '%' || (c == '$' && len(words) > 0)) && i+1 < len(v) && v[i+1] == c:
+			w.WriteByte(c)
+			i++
+			inWord = true
+		case c == '\\' && i+1 < len(v):
+			w.WriteByte(v[i+1])
+			i++
+			inWord = true
+		case c == '"':
+			quoted = !quoted
+			inWord = true
+		case (c == ' ' || c == '\t') && !quoted:
+			if inWord {
+				words = append(words, w.String())
+				w.Reset()
+				inWord = false
+			}
+		default:
+			w.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, errors.New("unclosed quote")
+	}
+	if inWord {
+		words = append(words, w.String())
+	}
+	return words, nil
 }
 
 // desktopReserved are the characters the Desktop Entry specification

@@ -157,27 +157,13 @@ func runService(c *cli, args []string) int {
 		if err != nil {
 			return c.serviceFail(err, *allUsers)
 		}
-		fmt.Fprintln(c.stdout, c.lang.T("service.installed", scope, a.Exe))
-		for _, p := range written {
-			fmt.Fprintln(c.stdout, "  "+p)
-		}
+		c.printPaths(c.lang.T("service.installed", scope, a.Exe), written)
 		fmt.Fprintln(c.stdout, c.lang.T("service.installed.next"))
 		return exitOK
 	case "uninstall":
 		removed, err := a.Uninstall()
-		for i, p := range removed {
-			if i == 0 {
-				fmt.Fprintln(c.stdout, c.lang.T("service.uninstalled", scope))
-			}
-			fmt.Fprintln(c.stdout, "  "+p)
-		}
-		if err != nil {
-			return c.serviceFail(err, *allUsers)
-		}
-		if len(removed) == 0 {
-			fmt.Fprintln(c.stdout, c.lang.T("service.uninstalled.none", scope))
-		}
-		return exitOK
+		return c.printUninstalled(removed, err, c.lang.T("service.uninstalled", scope), c.lang.T("service.uninstalled.none", scope),
+			func(err error) int { return c.serviceFail(err, *allUsers) })
 	case "status":
 		return c.serviceStatus(a, *exe, scope, *allUsers)
 	case "start", "stop":
@@ -219,10 +205,7 @@ func (c *cli) systemService(sub string, s installer.SystemService, exe string, w
 		if err != nil {
 			return c.systemFail(err)
 		}
-		fmt.Fprintln(c.stdout, c.lang.T("service.system.installed", serviceName(s), s.Exe))
-		for _, p := range written {
-			fmt.Fprintln(c.stdout, "  "+p)
-		}
+		c.printPaths(c.lang.T("service.system.installed", serviceName(s), s.Exe), written)
 		pin := s.PINFile
 		if pin == "" {
 			pin = installer.DefaultPINFile()
@@ -235,19 +218,7 @@ func (c *cli) systemService(sub string, s installer.SystemService, exe string, w
 		return exitOK
 	case "uninstall":
 		removed, err := s.Uninstall()
-		for i, p := range removed {
-			if i == 0 {
-				fmt.Fprintln(c.stdout, c.lang.T("service.system.uninstalled", serviceName(s)))
-			}
-			fmt.Fprintln(c.stdout, "  "+p)
-		}
-		if err != nil {
-			return c.systemFail(err)
-		}
-		if len(removed) == 0 {
-			fmt.Fprintln(c.stdout, c.lang.T("service.system.uninstalled.none", serviceName(s)))
-		}
-		return exitOK
+		return c.printUninstalled(removed, err, c.lang.T("service.system.uninstalled", serviceName(s)), c.lang.T("service.system.uninstalled.none", serviceName(s)), c.systemFail)
 	case "status":
 		if exe == "" && !withArgs {
 			// Compare with what was installed, if anything; else with
@@ -281,32 +252,11 @@ func (c *cli) systemService(sub string, s installer.SystemService, exe string, w
 			cmd = append(cmd, a)
 		}
 		fmt.Fprintln(c.stdout, c.lang.T("service.system.status.title", serviceName(s), strings.Join(cmd, " ")))
-		present := false
-		for _, f := range st.Files {
-			switch {
-			case f.Present && f.Current:
-				fmt.Fprintln(c.stdout, c.lang.T("service.status.current", f.Path))
-			case f.Present:
-				fmt.Fprintln(c.stdout, c.lang.T("service.status.stale", f.Path))
-			default:
-				fmt.Fprintln(c.stdout, c.lang.T("service.status.absent", f.Path))
-			}
-			present = present || f.Present
+		program := s.Exe
+		if s.Root != "" {
+			program = "" // staged for packaging: not on this system yet
 		}
-		if why, ok := strings.CutPrefix(st.State, "unavailable: "); ok {
-			fmt.Fprintln(c.stdout, c.lang.T("service.system.status.state", c.lang.T("service.systemd.unavailable", why)))
-		} else if st.State != "" {
-			fmt.Fprintln(c.stdout, c.lang.T("service.system.status.state", st.State))
-		}
-		if _, err := os.Stat(s.Exe); present && err != nil && s.Root == "" {
-			fmt.Fprintln(c.stdout, c.lang.T("service.status.noexe", s.Exe))
-		}
-		if st.Installed() {
-			fmt.Fprintln(c.stdout, c.lang.T("service.status.ok"))
-			return exitOK
-		}
-		fmt.Fprintln(c.stdout, c.lang.T("service.system.status.incomplete"))
-		return exitFailure
+		return c.printStatus(st.Files, st.Installed(), "service.system.status.state", st.State, program, "service.system.status.incomplete")
 	case "start", "stop":
 		c.usageError("service", c.lang.T("service.usage.systemctl", sub, sub, serviceName(s), sub, serviceName(s)))
 		return exitUsage
@@ -324,16 +274,7 @@ func (c *cli) systemFail(err error) int {
 		if fe.Op == "remove" {
 			key = "service.system.err.remove.admin"
 		}
-		msg := c.lang.T(key, fe.Path)
-		if fe.Op == "write" {
-			if restoreFailed(err) {
-				msg += "\n" + err.Error()
-			} else {
-				msg += " " + c.lang.T("service.err.unchanged")
-			}
-		}
-		fmt.Fprintln(c.stderr, "kyso: "+msg)
-		return exitFailure
+		return c.fileFail(c.lang.T(key, fe.Path), fe, err)
 	}
 	if errors.Is(err, errors.ErrUnsupported) {
 		fmt.Fprintln(c.stderr, "kyso: "+c.lang.T("service.system.err.unsupported", runtime.GOOS))
@@ -369,8 +310,19 @@ func (c *cli) serviceStatus(a installer.Autostart, exe, scope string, allUsers b
 		return c.serviceFail(err, allUsers)
 	}
 	fmt.Fprintln(c.stdout, c.lang.T("service.status.title", scope, a.Exe))
+	return c.printStatus(st.Files, st.Installed(), "service.status.systemd", st.Systemd, a.Exe, "service.status.incomplete")
+}
+
+// printStatus prints, after the title, what Status found: each file
+// Install writes, whether it is there and current; the service manager's
+// word for the service, on stateKey's line (none when state is "", as on
+// Windows for the autostart); and a note when the files are there but exe,
+// the program they run, is not ("" when that cannot be checked). It
+// returns exitOK only when installed, everything there and current, and
+// prints incompleteKey's advice otherwise.
+func (c *cli) printStatus(files []installer.FileStatus, installed bool, stateKey, state, exe, incompleteKey string) int {
 	present := false
-	for _, f := range st.Files {
+	for _, f := range files {
 		switch {
 		case f.Present && f.Current:
 			fmt.Fprintln(c.stdout, c.lang.T("service.status.current", f.Path))
@@ -381,22 +333,45 @@ func (c *cli) serviceStatus(a installer.Autostart, exe, scope string, allUsers b
 		}
 		present = present || f.Present
 	}
-	if why, ok := strings.CutPrefix(st.Systemd, "unavailable: "); ok {
-		fmt.Fprintln(c.stdout, c.lang.T("service.status.systemd", c.lang.T("service.systemd.unavailable", why)))
-	} else if st.Systemd != "" {
-		fmt.Fprintln(c.stdout, c.lang.T("service.status.systemd", st.Systemd))
+	if why, ok := strings.CutPrefix(state, "unavailable: "); ok {
+		fmt.Fprintln(c.stdout, c.lang.T(stateKey, c.lang.T("service.systemd.unavailable", why)))
+	} else if state != "" {
+		fmt.Fprintln(c.stdout, c.lang.T(stateKey, state))
 	}
-	if _, err := os.Stat(a.Exe); present && err != nil {
+	if _, err := os.Stat(exe); present && exe != "" && err != nil {
 		// Not an error of the entries: packaging may install them before
 		// the program, but the user should know nothing will start.
-		fmt.Fprintln(c.stdout, c.lang.T("service.status.noexe", a.Exe))
+		fmt.Fprintln(c.stdout, c.lang.T("service.status.noexe", exe))
 	}
-	if st.Installed() {
+	if installed {
 		fmt.Fprintln(c.stdout, c.lang.T("service.status.ok"))
 		return exitOK
 	}
-	fmt.Fprintln(c.stdout, c.lang.T("service.status.incomplete"))
+	fmt.Fprintln(c.stdout, c.lang.T(incompleteKey))
 	return exitFailure
+}
+
+// printPaths prints title and then the paths, one an indented line.
+func (c *cli) printPaths(title string, paths []string) {
+	fmt.Fprintln(c.stdout, title)
+	for _, p := range paths {
+		fmt.Fprintln(c.stdout, "  "+p)
+	}
+}
+
+// printUninstalled reports an Uninstall: the paths it removed after title,
+// then its error through fail, or none when it removed nothing.
+func (c *cli) printUninstalled(removed []string, err error, title, none string, fail func(error) int) int {
+	if len(removed) > 0 {
+		c.printPaths(title, removed)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if len(removed) == 0 {
+		fmt.Fprintln(c.stdout, none)
+	}
+	return exitOK
 }
 
 // programPath is --exe made absolute (the session starts the agent from
@@ -446,19 +421,26 @@ func (c *cli) serviceFail(err error, allUsers bool) int {
 		default:
 			msg = c.lang.T("service.err.write", fe.Path, fe.Err)
 		}
-		if fe.Op == "write" {
-			// Install puts back what it had written; say so only if it
-			// managed to.
-			if restoreFailed(err) {
-				msg += "\n" + err.Error()
-			} else {
-				msg += " " + c.lang.T("service.err.unchanged")
-			}
-		}
-		fmt.Fprintln(c.stderr, "kyso: "+msg)
+		return c.fileFail(msg, fe, err)
 	default:
 		fmt.Fprintln(c.stderr, "kyso: "+err.Error())
 	}
+	return exitFailure
+}
+
+// fileFail prints msg, about the file of fe, the *FileError in err, and
+// returns exitFailure. After a failed write, Install has put back what it
+// had written: msg says so only if it managed to, and otherwise is
+// followed by err, which names what it could not put back.
+func (c *cli) fileFail(msg string, fe *installer.FileError, err error) int {
+	if fe.Op == "write" {
+		if restoreFailed(err) {
+			msg += "\n" + err.Error()
+		} else {
+			msg += " " + c.lang.T("service.err.unchanged")
+		}
+	}
+	fmt.Fprintln(c.stderr, "kyso: "+msg)
 	return exitFailure
 }
 
