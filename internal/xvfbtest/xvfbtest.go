@@ -37,15 +37,6 @@ import (
 // show them. It only guards against hangs: nothing is asserted about time.
 const Bound = 2 * time.Minute
 
-// The displays Start tries. Test processes running at once (go test runs
-// packages in parallel) may pick the same free number; Xvfb's own lock
-// file settles it, the loser exits without naming its display, and Start
-// tries the next number.
-const (
-	firstDisplay = 90
-	lastDisplay  = 190
-)
-
 // Options configures Start.
 type Options struct {
 	// Width and Height are the screen's size in pixels; zero means
@@ -55,7 +46,7 @@ type Options struct {
 	Width, Height int
 }
 
-// Start starts Xvfb on the first free display from :90 to :190 and gives
+// Start starts Xvfb on a free display (Xvfb picks it) and gives
 // the test an environment of its own (t.Setenv, so the test cannot be
 // parallel): DISPLAY names that display; GTK uses it, not a Wayland
 // compositor the environment may name, and does not look for the
@@ -71,32 +62,20 @@ func Start(t testing.TB, opts Options) string {
 		opts.Width, opts.Height = 1280, 1024
 	}
 	tmp := t.TempDir()
-	logPath := filepath.Join(tmp, "xvfb.log")
-	var lastErr error
-	for n := firstDisplay; n <= lastDisplay; n++ {
-		if exists(fmt.Sprintf("/tmp/.X%d-lock", n)) || exists(fmt.Sprintf("/tmp/.X11-unix/X%d", n)) {
-			continue
-		}
-		if err := tryXvfb(t, n, opts, logPath); err != nil {
-			lastErr = err
-			continue
-		}
-		display := ":" + strconv.Itoa(n)
-		t.Setenv("DISPLAY", display)
-		t.Setenv("GDK_BACKEND", "x11")
-		t.Setenv("WAYLAND_DISPLAY", "")
-		t.Setenv("NO_AT_BRIDGE", "1")
-		t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(tmp, "no-bus"))
-		t.Setenv("GSETTINGS_BACKEND", "memory")
-		home := filepath.Join(tmp, "home")
-		t.Setenv("HOME", home)
-		t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
-		t.Setenv("XDG_DATA_HOME", filepath.Join(home, ".local", "share"))
-		t.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
-		return display
-	}
-	t.Fatalf("no display from :%d to :%d could be started: %v", firstDisplay, lastDisplay, lastErr)
-	return ""
+	n := startXvfb(t, opts, filepath.Join(tmp, "xvfb.log"))
+	display := ":" + strconv.Itoa(n)
+	t.Setenv("DISPLAY", display)
+	t.Setenv("GDK_BACKEND", "x11")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	t.Setenv("NO_AT_BRIDGE", "1")
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(tmp, "no-bus"))
+	t.Setenv("GSETTINGS_BACKEND", "memory")
+	home := filepath.Join(tmp, "home")
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	t.Setenv("XDG_DATA_HOME", filepath.Join(home, ".local", "share"))
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
+	return display
 }
 
 // requireTools fails the test, naming the Debian packages to install,
@@ -117,15 +96,15 @@ func requireTools(t testing.TB) {
 	}
 }
 
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
-}
-
-// tryXvfb starts Xvfb on display n. Readiness comes from -displayfd: Xvfb
-// writes its display number there once it accepts connections, and closes
-// it by exiting when the display is taken.
-func tryXvfb(t testing.TB, n int, opts Options, logPath string) error {
+// startXvfb starts Xvfb on a display number it picks itself and returns
+// that number. Xvfb is given no display: with -displayfd it takes the
+// first free one under its own lock files and writes the number there
+// once it accepts connections. Choosing the number here instead raced with
+// the other test processes of `go test ./...` (the agent's and the tray's
+// dialog tests run at once): a second Xvfb started on a taken display
+// exits, and on its way out it unlinks the first one's socket, so that
+// later clients of the first display cannot connect.
+func startXvfb(t testing.TB, opts Options, logPath string) int {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -138,7 +117,7 @@ func tryXvfb(t testing.TB, n int, opts Options, logPath string) error {
 	}
 	defer logf.Close()
 	screen := fmt.Sprintf("%dx%dx24", opts.Width, opts.Height)
-	cmd := exec.Command("Xvfb", ":"+strconv.Itoa(n), "-screen", "0", screen, "-nolisten", "tcp", "-displayfd", "3")
+	cmd := exec.Command("Xvfb", "-screen", "0", screen, "-nolisten", "tcp", "-displayfd", "3")
 	cmd.ExtraFiles = []*os.File{w} // fd 3
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -148,13 +127,14 @@ func tryXvfb(t testing.TB, n int, opts Options, logPath string) error {
 	w.Close() // Xvfb holds the only write end: EOF means it exited
 	_ = r.SetReadDeadline(time.Now().Add(Bound))
 	line, readErr := bufio.NewReader(r).ReadString('\n')
-	if got := strings.TrimSpace(line); readErr == nil && got == strconv.Itoa(n) {
-		t.Cleanup(func() { stop(cmd) })
-		return nil
+	n, convErr := strconv.Atoi(strings.TrimSpace(line))
+	if readErr != nil || convErr != nil {
+		stop(cmd)
+		out, _ := os.ReadFile(logPath)
+		t.Fatalf("Xvfb did not start (%q, %v): %s", line, readErr, lastLines(out, 5))
 	}
-	stop(cmd)
-	out, _ := os.ReadFile(logPath)
-	return fmt.Errorf("display :%d: Xvfb did not start (%q, %v): %s", n, line, readErr, lastLines(out, 5))
+	t.Cleanup(func() { stop(cmd) })
+	return n
 }
 
 // stop ends a process the test started: SIGTERM, so that Xvfb removes its
