@@ -37,6 +37,27 @@ func (o Origin) String() string {
 	return s
 }
 
+// DefaultPort is the scheme's port when a URL names none: 443 for https,
+// 80 for http, 0 for any other scheme.
+func DefaultPort(scheme string) int {
+	switch scheme {
+	case "https":
+		return 443
+	case "http":
+		return 80
+	}
+	return 0
+}
+
+// EffectivePort is the port o is reached on: its Port, or the scheme's
+// default when Port is 0.
+func (o Origin) EffectivePort() int {
+	if o.Port != 0 {
+		return o.Port
+	}
+	return DefaultPort(o.Scheme)
+}
+
 // IsZero reports whether o is the zero Origin.
 func (o Origin) IsZero() bool { return o == Origin{} }
 
@@ -115,6 +136,17 @@ func (p OriginPattern) Origin() Origin {
 	}
 	return p.exact
 }
+
+// Scheme is the pattern's scheme.
+func (p OriginPattern) Scheme() string { return p.exact.Scheme }
+
+// Domain is a wildcard pattern's domain, the part after "*."
+// ("example.gov.vn" for "https://*.example.gov.vn"); "" for an exact one.
+func (p OriginPattern) Domain() string { return p.suffix }
+
+// EffectivePort is the port the pattern's origins are reached on (its
+// port, or the scheme's default).
+func (p OriginPattern) EffectivePort() int { return p.exact.EffectivePort() }
 
 // String serializes p as ParsePattern reads it.
 func (p OriginPattern) String() string {

@@ -221,3 +221,32 @@ func mustOrigin(t *testing.T, s string) Origin {
 	}
 	return o
 }
+
+func TestPatternParts(t *testing.T) {
+	tests := []struct {
+		in             string
+		scheme, domain string
+		port           int
+		host           string
+	}{
+		{"https://*.example.gov.vn", "https", "example.gov.vn", 443, ""},
+		{"https://*.example.gov.vn:8443", "https", "example.gov.vn", 8443, ""},
+		{"https://dms.example.vn", "https", "", 443, "dms.example.vn"},
+		{"https://dms.example.vn:444", "https", "", 444, "dms.example.vn"},
+		{"http://127.0.0.1", "http", "", 80, "127.0.0.1"},
+	}
+	for _, tc := range tests {
+		p, err := ParsePattern(tc.in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if p.Scheme() != tc.scheme || p.Domain() != tc.domain || p.EffectivePort() != tc.port || p.Origin().Host != tc.host {
+			t.Errorf("%s: scheme %q domain %q port %d host %q", tc.in, p.Scheme(), p.Domain(), p.EffectivePort(), p.Origin().Host)
+		}
+	}
+	for scheme, want := range map[string]int{"https": 443, "http": 80, "ftp": 0} {
+		if got := DefaultPort(scheme); got != want {
+			t.Errorf("DefaultPort(%s) = %d, want %d", scheme, got, want)
+		}
+	}
+}

@@ -300,16 +300,11 @@ func kitPaths() []string {
 // example.gov.vn itself from the prompt; the agent's own allowlist stays
 // exact and does not admit that origin.
 func chromePattern(p agent.OriginPattern) string {
-	if !p.Wildcard() {
-		o := p.Origin()
-		port := o.Port
-		if port == 0 {
-			port = defaultPort(o.Scheme)
-		}
-		return o.Scheme + "://" + o.Host + ":" + strconv.Itoa(port)
+	host := p.Origin().Host
+	if p.Wildcard() {
+		host = "[*.]" + p.Domain()
 	}
-	scheme, domain, port := splitWildcard(p)
-	return scheme + "://[*.]" + domain + ":" + strconv.Itoa(port)
+	return p.Scheme() + "://" + host + ":" + strconv.Itoa(p.EffectivePort())
 }
 
 // firefoxDomain is p's entry of Firefox's LocalNetworkAccess SkipDomains:
@@ -321,8 +316,7 @@ func chromePattern(p agent.OriginPattern) string {
 // exemption to reach loopback.
 func firefoxDomain(p agent.OriginPattern) (string, bool) {
 	if p.Wildcard() {
-		_, domain, _ := splitWildcard(p)
-		return "*." + domain, true
+		return "*." + p.Domain(), true
 	}
 	h := p.Origin().Host
 	switch h {
@@ -331,27 +325,6 @@ func firefoxDomain(p agent.OriginPattern) (string, bool) {
 	}
 	// Firefox compares the URI's host, written without brackets.
 	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), true
-}
-
-// splitWildcard takes "https://*.example.gov.vn[:port]" apart;
-// agent.OriginPattern keeps the domain to itself, so its canonical string
-// is read back.
-func splitWildcard(p agent.OriginPattern) (scheme, domain string, port int) {
-	scheme, rest, _ := strings.Cut(p.String(), "://*.")
-	domain = rest
-	port = defaultPort(scheme)
-	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
-		domain = rest[:i]
-		port, _ = strconv.Atoi(rest[i+1:]) // ParsePattern checked it
-	}
-	return scheme, domain, port
-}
-
-func defaultPort(scheme string) int {
-	if scheme == "https" {
-		return 443
-	}
-	return 80
 }
 
 // firefoxPolicies is Firefox's policies.json. Only SkipDomains is set:

@@ -84,42 +84,17 @@ type site struct {
 	Wildcard bool
 }
 
-func defaultPort(scheme string) int {
-	switch scheme {
-	case "http":
-		return 80
-	case "https":
-		return 443
-	}
-	return 0
-}
-
 // siteOf reads a policy allowedOrigins entry.
 func siteOf(entry string) (site, error) {
 	p, err := agent.ParsePattern(entry)
 	if err != nil {
 		return site{}, err
 	}
-	if !p.Wildcard() {
-		o := p.Origin()
-		port := o.Port
-		if port == 0 {
-			port = defaultPort(o.Scheme)
-		}
-		return site{Scheme: o.Scheme, Host: o.Host, Port: port}, nil
+	if p.Wildcard() {
+		return site{Scheme: p.Scheme(), Host: p.Domain(), Port: p.EffectivePort(), Wildcard: true}, nil
 	}
-	// "https://*.example.gov.vn[:port]", as ParsePattern validated it.
-	scheme, rest, _ := strings.Cut(p.String(), "://")
-	rest = strings.TrimPrefix(rest, "*.")
-	host, port := rest, defaultPort(scheme)
-	if h, ps, ok := strings.Cut(rest, ":"); ok {
-		n, err := strconv.Atoi(ps)
-		if err != nil {
-			return site{}, fmt.Errorf("%s: port %q: %w", entry, ps, err)
-		}
-		host, port = h, n
-	}
-	return site{Scheme: scheme, Host: host, Port: port, Wildcard: true}, nil
+	o := p.Origin()
+	return site{Scheme: o.Scheme, Host: o.Host, Port: o.EffectivePort()}, nil
 }
 
 // chromePattern is an entry of a Chromium URL-pattern policy, in the
@@ -160,10 +135,10 @@ func parseChromePattern(s string) (chromePattern, bool) {
 		host, port = rest[:i], rest[i+1:]
 	}
 	switch {
-	case port == "*" || (port == "" && (p.anyScheme || defaultPort(p.scheme) == 0)):
+	case port == "*" || (port == "" && (p.anyScheme || agent.DefaultPort(p.scheme) == 0)):
 		p.anyPort = true
 	case port == "":
-		p.port = defaultPort(p.scheme)
+		p.port = agent.DefaultPort(p.scheme)
 	default:
 		n, err := strconv.Atoi(port)
 		if err != nil || n <= 0 || n > 65535 {
