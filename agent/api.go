@@ -47,6 +47,11 @@ type CertificateFilter struct {
 	Handle   token.Handle `json:"handle,omitempty"`   // only this certificate
 }
 
+// ExpiryWarning is how long before a certificate expires kyso warns about
+// it (the tray's menu, kyso doctor): a month leaves time to renew it with
+// the certificate authority.
+const ExpiryWarning = 30 * 24 * time.Hour
+
 // CertificateInfo is a certificate as pages see it.
 type CertificateInfo struct {
 	Handle     token.Handle   `json:"handle"`

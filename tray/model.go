@@ -11,11 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/internal/i18n"
 )
-
-// ExpiryWarning is how long before a certificate expires the menu warns.
-const ExpiryWarning = 30 * 24 * time.Hour
 
 // PAdESLevels returns the default signature levels the settings offer, in
 // order.
@@ -448,7 +446,7 @@ func (b *builder) certificate(c CertView) Item {
 		warn = l.T("tray.cert.expired")
 	case !c.NotBefore.IsZero() && now.Before(c.NotBefore):
 		warn = l.T("tray.cert.notyet")
-	case !c.NotAfter.IsZero() && c.NotAfter.Sub(now) < ExpiryWarning:
+	case !c.NotAfter.IsZero() && c.NotAfter.Sub(now) < agent.ExpiryWarning:
 		days := int(c.NotAfter.Sub(now) / (24 * time.Hour))
 		warn = l.T("tray.cert.expiring", days)
 	}

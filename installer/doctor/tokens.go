@@ -9,12 +9,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kyso-vn/kyso/agent"
 	"github.com/kyso-vn/kyso/cms"
 	"github.com/kyso-vn/kyso/token"
 )
-
-// expiringDays is when a certificate's coming expiry becomes a warning.
-const expiringDays = 30
 
 // configuredModules are the modules the policy, the user and the command
 // line name, in that order, each once.
@@ -212,7 +210,7 @@ func certFinding(c *token.Certificate, t token.TokenInfo, now time.Time) Finding
 	case now.Before(c.NotBefore):
 		f.ID, f.Severity = "cert.not-yet-valid", SeverityWarning
 		f.Message, f.Fix = T("doctor.cert.notYet", holder, c.NotBefore.Format(day)), T("doctor.cert.notYet.fix")
-	case days < expiringDays:
+	case c.NotAfter.Sub(now) < agent.ExpiryWarning:
 		f.ID, f.Severity = "cert.expiring", SeverityWarning
 		f.Message, f.Fix = T("doctor.cert.expiring", holder, c.NotAfter.Format(day), days), T("doctor.cert.expiring.fix", c.Issuer, c.NotAfter.Format(day))
 	default:
