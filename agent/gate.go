@@ -37,8 +37,8 @@ type OriginGate struct {
 	// dialog is held while an approval dialog is open: one at a time.
 	dialog chan struct{}
 
-	// saveMu orders saves so that the last snapshot taken is the last
-	// one written.
+	// saveMu serialises the read-modify-write of the user's file, so that
+	// the last snapshot taken is the last one written and no edit is lost.
 	saveMu sync.Mutex
 
 	mu       sync.Mutex
@@ -321,11 +321,23 @@ func (g *OriginGate) RevokeAll() error {
 	return g.persist()
 }
 
-// persist writes the approved list to the user's file. It re-reads the
-// file first so that settings the user edited meanwhile (language, TSA)
-// are kept; if the file has become unreadable it is left alone and the
-// error returned, since overwriting it would lose the user's edit.
+// persist writes the approved list to the user's file.
 func (g *OriginGate) persist() error {
+	if err := g.EditUserConfig(func(*UserConfig) {}); err != nil {
+		return fmt.Errorf("agent: save approved origins: %w", err)
+	}
+	return nil
+}
+
+// EditUserConfig changes the user's file: it re-reads it, applies edit,
+// checks the result and saves it, one change at a time, so that an edit
+// (the tray's language, TSA, level) and the gate's own saves of the
+// approved list never lose each other's change. ApprovedOrigins belongs
+// to the gate: an edit's change to it is replaced by the gate's list. If
+// the file has become unreadable it is left alone and the error returned,
+// since overwriting it would lose the user's edit. Without a file
+// (userPath "") it does nothing.
+func (g *OriginGate) EditUserConfig(edit func(*UserConfig)) error {
 	if g.userPath == "" {
 		return nil
 	}
@@ -333,13 +345,14 @@ func (g *OriginGate) persist() error {
 	defer g.saveMu.Unlock()
 	cur, err := LoadUserConfig(g.userPath)
 	if err != nil {
-		return fmt.Errorf("agent: save approved origins: %w", err)
+		return err
 	}
+	edit(cur)
 	g.mu.Lock()
 	cur.ApprovedOrigins = slices.Clone(g.list)
 	g.mu.Unlock()
-	if err := cur.Save(g.userPath); err != nil {
-		return fmt.Errorf("agent: save approved origins: %w", err)
+	if err := cur.Validate(); err != nil {
+		return err
 	}
-	return nil
+	return cur.Save(g.userPath)
 }

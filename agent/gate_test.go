@@ -413,3 +413,57 @@ func TestGateHashSigning(t *testing.T) {
 		t.Error("user-approved origin may sign hashes")
 	}
 }
+
+// TestEditUserConfig: the user's file has one writer. Settings edits and
+// the gate's saves of the approved list, also at once, keep each other's
+// change, and an edit cannot change the approved list behind the gate.
+func TestEditUserConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	user := &UserConfig{Schema: UserConfigSchema, Language: "vi", ApprovedOrigins: []ApprovedOrigin{
+		{Origin: "https://a.example.vn", Approved: time.Now()},
+		{Origin: "https://b.example.vn", Approved: time.Now()},
+		{Origin: "https://c.example.vn", Approved: time.Now()},
+	}}
+	if err := user.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	g := NewOriginGate(nil, user, path, nil, nil, nil)
+	var wg sync.WaitGroup
+	for _, f := range []func() error{
+		func() error { return g.EditUserConfig(func(u *UserConfig) { u.Language = "en" }) },
+		func() error { return g.Revoke("https://a.example.vn") },
+		func() error { return g.EditUserConfig(func(u *UserConfig) { u.TSA = "http://127.0.0.1:9/tsa" }) },
+		func() error { return g.Revoke("https://b.example.vn") },
+		func() error {
+			return g.EditUserConfig(func(u *UserConfig) {
+				u.ApprovedOrigins = append(u.ApprovedOrigins, ApprovedOrigin{Origin: "https://evil.example"})
+			})
+		},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := LoadUserConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Language != "en" || got.TSA != "http://127.0.0.1:9/tsa" {
+		t.Errorf("settings lost: language %q, tsa %q", got.Language, got.TSA)
+	}
+	if len(got.ApprovedOrigins) != 1 || got.ApprovedOrigins[0].Origin != "https://c.example.vn" {
+		t.Errorf("approved = %+v, want only c", got.ApprovedOrigins)
+	}
+	// An edit that makes the file invalid is refused and changes nothing.
+	if err := g.EditUserConfig(func(u *UserConfig) { u.DefaultLevel = "B-X" }); err == nil {
+		t.Error("an invalid level was saved")
+	}
+	if again, _ := LoadUserConfig(path); again.DefaultLevel != "" {
+		t.Errorf("level %q after a refused edit", again.DefaultLevel)
+	}
+}

@@ -47,9 +47,11 @@ type AppConfig struct {
 	// Notices are the agent's notices (agent.Config.Notify feeds them);
 	// Watch reads them.
 	Notices <-chan agent.Notice
-	// UserConfig is the user's configuration file, where settings
-	// changed from the menu are saved.
-	UserConfig string
+	// EditUserConfig changes the user's configuration file, where settings
+	// changed from the menu are saved (OriginGate.EditUserConfig: one
+	// writer for the file, so that the gate's saves of the approved sites
+	// and the menu's never undo each other).
+	EditUserConfig func(edit func(*agent.UserConfig)) error
 	// Templates is the templates file the certificates' pictures go to.
 	Templates string
 	// AuditDir is the audit log's folder (recent activity, "open audit
@@ -379,18 +381,10 @@ func (a *App) setImage(ctx context.Context, handle string, kind agent.ImageKind)
 // saveUser changes the user's configuration file, keeping what it does
 // not change (approved sites included).
 func (a *App) saveUser(edit func(*agent.UserConfig)) error {
-	if a.cfg.UserConfig == "" {
+	if a.cfg.EditUserConfig == nil {
 		return fmt.Errorf("tray: no user configuration file")
 	}
-	u, err := agent.LoadUserConfig(a.cfg.UserConfig)
-	if err != nil {
-		return err
-	}
-	edit(u)
-	if err := u.Validate(); err != nil {
-		return err
-	}
-	return u.Save(a.cfg.UserConfig)
+	return a.cfg.EditUserConfig(edit)
 }
 
 // Watch redraws the tray and notifies the user on the agent's notices and

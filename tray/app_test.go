@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,36 +130,6 @@ func (n *fakeNotifier) take() []note {
 	return s
 }
 
-// fakeSites is the user's list of approved sites.
-type fakeSites struct {
-	mu    sync.Mutex
-	sites []agent.ApprovedOrigin
-}
-
-func (s *fakeSites) Approved() []agent.ApprovedOrigin {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.sites)
-}
-
-func (s *fakeSites) Revoke(origin string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := len(s.sites)
-	s.sites = slices.DeleteFunc(s.sites, func(a agent.ApprovedOrigin) bool { return a.Origin == origin })
-	if len(s.sites) == n {
-		return errors.New("not in the list")
-	}
-	return nil
-}
-
-func (s *fakeSites) RevokeAll() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sites = nil
-	return nil
-}
-
 type fakeAutostart struct{ on bool }
 
 func (f *fakeAutostart) Enabled() bool            { return f.on }
@@ -174,7 +143,7 @@ type appFixture struct {
 	agent    *agent.Agent
 	dialogs  *fakeDialogs
 	notifier *fakeNotifier
-	sites    *fakeSites
+	sites    *agent.OriginGate
 	notices  chan agent.Notice
 	config   string
 	tpl      string
@@ -192,35 +161,41 @@ func newAppFixture(t *testing.T) *appFixture {
 		agent:          ag,
 		dialogs:        &fakeDialogs{},
 		notifier:       &fakeNotifier{},
-		sites: &fakeSites{sites: []agent.ApprovedOrigin{
-			{Origin: "https://dms.example.vn", Approved: time.Now()},
-			{Origin: "https://qlvb.example.gov.vn", Approved: time.Now()},
-		}},
-		notices: make(chan agent.Notice, 8),
-		config:  filepath.Join(dir, "config.json"),
-		tpl:     filepath.Join(dir, "templates.json"),
-		redraws: make(chan struct{}, 64),
+		notices:        make(chan agent.Notice, 8),
+		config:         filepath.Join(dir, "config.json"),
+		tpl:            filepath.Join(dir, "templates.json"),
+		redraws:        make(chan struct{}, 64),
 	}
 	managed, err := agent.ParsePattern("https://*.hanoi.gov.vn")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The real gate over the user's file: the sites the user approved
+	// earlier, and the one writer of that file.
+	user := &agent.UserConfig{Schema: agent.UserConfigSchema, ApprovedOrigins: []agent.ApprovedOrigin{
+		{Origin: "https://dms.example.vn", Approved: time.Now()},
+		{Origin: "https://qlvb.example.gov.vn", Approved: time.Now()},
+	}}
+	if err := user.Save(f.config); err != nil {
+		t.Fatal(err)
+	}
+	f.sites = agent.NewOriginGate(nil, user, f.config, nil, nil, nil)
 	f.app = NewApp(AppConfig{
-		Agent:      ag,
-		Sites:      f.sites,
-		Managed:    []agent.OriginPattern{managed},
-		Notices:    f.notices,
-		UserConfig: f.config,
-		Templates:  f.tpl,
-		AuditDir:   filepath.Join(dir, "audit"),
-		Actions:    fx.actions,
-		Dialogs:    f.dialogs,
-		Notifier:   f.notifier,
-		Autostart:  &fakeAutostart{},
-		OnLanguage: func(l i18n.Lang) { f.langs = append(f.langs, l) },
-		Port:       19571,
-		Version:    "test",
-		Lang:       i18n.Vietnamese,
+		Agent:          ag,
+		Sites:          f.sites,
+		Managed:        []agent.OriginPattern{managed},
+		Notices:        f.notices,
+		EditUserConfig: f.sites.EditUserConfig,
+		Templates:      f.tpl,
+		AuditDir:       filepath.Join(dir, "audit"),
+		Actions:        fx.actions,
+		Dialogs:        f.dialogs,
+		Notifier:       f.notifier,
+		Autostart:      &fakeAutostart{},
+		OnLanguage:     func(l i18n.Lang) { f.langs = append(f.langs, l) },
+		Port:           19571,
+		Version:        "test",
+		Lang:           i18n.Vietnamese,
 	})
 	f.app.SetRefresh(func() {
 		select {

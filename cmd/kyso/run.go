@@ -123,15 +123,15 @@ func (rf *runFlags) run(ctx context.Context, c *cli) error {
 	}
 	dialogs := tray.NewDialogs(c.lang, st.settings.DialogTimeout)
 	app := tray.NewApp(tray.AppConfig{
-		Agent:       st.agent,
-		Sites:       st.gate,
-		Managed:     st.settings.AllowedPatterns(),
-		Notices:     notices,
-		UserConfig:  st.configPath,
-		Templates:   st.settings.Templates,
-		AuditDir:    st.auditDir,
-		TSALocked:   st.policy.TSA != "",
-		LevelLocked: st.policy.DefaultLevel != "",
+		Agent:          st.agent,
+		Sites:          st.gate,
+		Managed:        st.settings.AllowedPatterns(),
+		Notices:        notices,
+		EditUserConfig: st.gate.EditUserConfig,
+		Templates:      st.settings.Templates,
+		AuditDir:       st.auditDir,
+		TSALocked:      st.policy.TSA != "",
+		LevelLocked:    st.policy.DefaultLevel != "",
 		Actions: &tray.Actions{
 			Service:  st.agent,
 			Verify:   st.verify,
