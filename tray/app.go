@@ -91,11 +91,39 @@ type App struct {
 	lang    i18n.Lang
 	lastErr string
 	refresh func()
+	// view is what State shows of the tokens, the audit log and the
+	// autostart, read again only when stale: the tray redraws on every
+	// dialog and token taken or released, and none of those change them,
+	// while reading them means PKCS#11 calls, the whole audit log and a
+	// systemctl process.
+	view appView
 }
+
+// appView is the part of State read from outside the process, and which
+// parts need reading again.
+type appView struct {
+	tokens       []TokenView
+	certs        []CertView
+	recent       []ActivityView
+	startAtLogin bool
+	// stale is the parts to read again.
+	stale viewPart
+}
+
+// viewPart names parts of appView.
+type viewPart uint8
+
+const (
+	partTokens    viewPart = 1 << iota // tokens and certificates
+	partRecent                         // recent activity
+	partAutostart                      // start at login
+	partAll       = partTokens | partRecent | partAutostart
+)
 
 // NewApp returns an App; SetRefresh connects it to the tray it drives.
 func NewApp(cfg AppConfig) *App {
-	a := &App{cfg: cfg, log: cfg.Logger, lang: cfg.Lang, refresh: func() {}}
+	a := &App{cfg: cfg, log: cfg.Logger, lang: cfg.Lang, refresh: func() {},
+		view: appView{stale: partAll}}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -129,29 +157,11 @@ func (a *App) Lang() i18n.Lang {
 
 // State captures what the menu shows now.
 func (a *App) State() State {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	local := agent.Caller{Local: true}
 	s := State{Version: a.cfg.Version, Port: a.cfg.Port, Lang: a.Lang(), Now: time.Now()}
-	if st, err := a.cfg.Agent.Status(ctx, local); err == nil {
-		s.Tokens = TokensFrom(st.Tokens)
-	} else {
-		a.log.Warn("tray: listing tokens", "err", err)
-	}
-	if len(s.Tokens) > 0 {
-		if certs, err := a.cfg.Agent.ListCertificates(ctx, local, agent.CertificateFilter{}); err == nil {
-			s.Certificates = CertificatesFrom(certs)
-		} else {
-			a.log.Warn("tray: listing certificates", "err", err)
-		}
-	}
+	v := a.readView()
+	s.Tokens, s.Certificates, s.Recent = v.tokens, v.certs, v.recent
 	if a.cfg.Sites != nil {
 		s.Approved = SitesFrom(a.cfg.Managed, a.cfg.Sites.Approved())
-	}
-	if a.cfg.AuditDir != "" {
-		if recs, _, err := agent.ReadAudit(a.cfg.AuditDir); err == nil {
-			s.Recent = ActivityFrom(recs, recentCount)
-		}
 	}
 	act := a.cfg.Agent.Activity()
 	s.Busy, s.WaitingForUser = act.Busy, act.WaitingForUser
@@ -159,11 +169,58 @@ func (a *App) State() State {
 	s.LastError = a.lastErr
 	a.mu.Unlock()
 	tsa, level := a.cfg.Agent.Defaults()
-	s.Settings = SettingsView{Language: s.Lang, TSA: tsa, DefaultLevel: level, TSALocked: a.cfg.TSALocked, LevelLocked: a.cfg.LevelLocked}
-	if a.cfg.Autostart != nil {
-		s.Settings.StartAtLogin = a.cfg.Autostart.Enabled()
-	}
+	s.Settings = SettingsView{Language: s.Lang, TSA: tsa, DefaultLevel: level, TSALocked: a.cfg.TSALocked,
+		LevelLocked: a.cfg.LevelLocked, StartAtLogin: v.startAtLogin}
 	return s
+}
+
+// stale marks parts of the view to be read again at the next State.
+func (a *App) stale(parts viewPart) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.view.stale |= parts
+}
+
+// readView reads the stale parts of the view again and returns it. The
+// reads happen outside the lock; a part marked stale meanwhile stays
+// stale.
+func (a *App) readView() appView {
+	a.mu.Lock()
+	v := a.view
+	a.view.stale = 0
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	local := agent.Caller{Local: true}
+	if v.stale&partTokens != 0 {
+		v.tokens, v.certs = nil, nil
+		if st, err := a.cfg.Agent.Status(ctx, local); err == nil {
+			v.tokens = TokensFrom(st.Tokens)
+		} else {
+			a.log.Warn("tray: listing tokens", "err", err)
+			a.stale(partTokens)
+		}
+		if len(v.tokens) > 0 {
+			if certs, err := a.cfg.Agent.ListCertificates(ctx, local, agent.CertificateFilter{}); err == nil {
+				v.certs = CertificatesFrom(certs)
+			} else {
+				a.log.Warn("tray: listing certificates", "err", err)
+				a.stale(partTokens)
+			}
+		}
+	}
+	if v.stale&partRecent != 0 && a.cfg.AuditDir != "" {
+		if recs, _, err := agent.ReadAudit(a.cfg.AuditDir); err == nil {
+			v.recent = ActivityFrom(recs, recentCount)
+		}
+	}
+	if v.stale&partAutostart != 0 && a.cfg.Autostart != nil {
+		v.startAtLogin = a.cfg.Autostart.Enabled()
+	}
+	a.mu.Lock()
+	a.view.tokens, a.view.certs, a.view.recent, a.view.startAtLogin = v.tokens, v.certs, v.recent, v.startAtLogin
+	a.mu.Unlock()
+	return v
 }
 
 // Dispatch carries out the menu item id; it returns when the action is
@@ -205,6 +262,7 @@ func (a *App) Dispatch(id string) {
 	case strings.HasPrefix(id, PrefixSealImage):
 		a.setImage(ctx, strings.TrimPrefix(id, PrefixSealImage), agent.SealImage)
 	case id == IDStartAtLogin:
+		defer a.stale(partAutostart)
 		if a.cfg.Autostart != nil {
 			if err := a.cfg.Autostart.SetEnabled(!a.cfg.Autostart.Enabled()); err != nil {
 				a.fail(ctx, l.T("tray.settings.startAtLogin"), err)
@@ -415,6 +473,7 @@ func (a *App) onNotice(ctx context.Context, n agent.Notice) {
 	l := a.Lang()
 	switch n.Kind {
 	case agent.NoticeSigned:
+		a.stale(partRecent) // a new audit record
 		// A single signature is seen where it was asked for; a batch runs
 		// long enough for the user to look elsewhere.
 		if n.Total > 1 {
@@ -424,6 +483,7 @@ func (a *App) onNotice(ctx context.Context, n agent.Notice) {
 		a.lastErr = ""
 		a.mu.Unlock()
 	case agent.NoticeSignFailed:
+		a.stale(partRecent)
 		switch n.Code {
 		case agent.CodeUserCancelled, "CANCELLED":
 			// The user or the page stopped it: they know.
@@ -440,6 +500,7 @@ func (a *App) onNotice(ctx context.Context, n agent.Notice) {
 }
 
 func (a *App) onEvent(ctx context.Context, ev agent.Event) {
+	a.stale(partTokens)
 	if ev.Type == string(token.EventTokenRemoved) {
 		l := a.Lang()
 		label := ""

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,6 +131,29 @@ func (n *fakeNotifier) take() []note {
 	return s
 }
 
+// countingAgent counts the token listings the App makes.
+type countingAgent struct {
+	*agent.Agent
+	statuses atomic.Int32
+}
+
+func (c *countingAgent) Status(ctx context.Context, cl agent.Caller) (*agent.Status, error) {
+	c.statuses.Add(1)
+	return c.Agent.Status(ctx, cl)
+}
+
+// countingAutostart counts how often the App asks whether it is on.
+type countingAutostart struct {
+	on    atomic.Bool
+	reads atomic.Int32
+}
+
+func (a *countingAutostart) Enabled() bool {
+	a.reads.Add(1)
+	return a.on.Load()
+}
+func (a *countingAutostart) SetEnabled(on bool) error { a.on.Store(on); return nil }
+
 type fakeAutostart struct{ on bool }
 
 func (f *fakeAutostart) Enabled() bool            { return f.on }
@@ -248,6 +272,46 @@ func testApp(t *testing.T) {
 		}
 		if s.Busy || s.WaitingForUser || s.Settings.DefaultLevel != "B-B" {
 			t.Errorf("state busy %v waiting %v level %q", s.Busy, s.WaitingForUser, s.Settings.DefaultLevel)
+		}
+	})
+
+	t.Run("state is read again only when stale", func(t *testing.T) {
+		// Redraws come with every dialog and token taken or released; the
+		// tokens, the audit log and the autostart are read again only
+		// after a token event, a finished request, or the switch.
+		ca := &countingAgent{Agent: f.agent}
+		auto := &countingAutostart{}
+		dir := t.TempDir()
+		app := NewApp(AppConfig{Agent: ca, AuditDir: dir, Autostart: auto, Lang: i18n.Vietnamese})
+		for range 3 {
+			app.State()
+		}
+		if ca.statuses.Load() != 1 || auto.reads.Load() != 1 {
+			t.Fatalf("3 redraws read the tokens %d and the autostart %d times, want once", ca.statuses.Load(), auto.reads.Load())
+		}
+		audit, err := agent.OpenAuditLog(dir, agent.AuditOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer audit.Close()
+		if err := audit.Record(agent.AuditRecord{Time: time.Now(), Caller: "local", Method: "signPdf", Document: "moi.pdf", Result: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		if s := app.State(); len(s.Recent) != 0 {
+			t.Errorf("the audit log was read again without a notice: %+v", s.Recent)
+		}
+		ctx := context.Background()
+		app.onNotice(ctx, agent.Notice{Kind: agent.NoticeSigned, Caller: "local", Total: 1, Signed: 1})
+		if s := app.State(); len(s.Recent) != 1 || s.Recent[0].Document != "moi.pdf" {
+			t.Errorf("recent after a signature = %+v", s.Recent)
+		}
+		app.onEvent(ctx, agent.Event{Type: string(token.EventTokenRemoved)})
+		if app.State(); ca.statuses.Load() != 2 {
+			t.Errorf("the tokens were read %d times after a token event, want 2", ca.statuses.Load())
+		}
+		app.Dispatch(IDStartAtLogin)
+		if s := app.State(); !s.Settings.StartAtLogin || auto.reads.Load() != 3 {
+			t.Errorf("start at login %v after the switch, autostart read %d times", s.Settings.StartAtLogin, auto.reads.Load())
 		}
 	})
 
