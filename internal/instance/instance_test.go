@@ -316,14 +316,14 @@ const childDirEnv = "KYSO_INSTANCE_TEST_CHILD_DIR"
 // childPort is what the child instance reports, to tell its replies apart.
 const childPort = 4242
 
-// TestChildProcess is not a test on its own: TestCrossProcess runs the test
-// binary again with only this test selected and childDirEnv set, and it then
-// acts as a running instance until killed (or until its stdin closes, so it
-// cannot outlive a parent that died).
-func TestChildProcess(t *testing.T) {
+// TestMain runs the test binary as the child of TestCrossProcess when
+// childDirEnv is set: a running instance until killed (or until its stdin
+// closes, so that it cannot outlive a parent that died). Otherwise it runs
+// the tests.
+func TestMain(m *testing.M) {
 	dir := os.Getenv(childDirEnv)
 	if dir == "" {
-		return
+		os.Exit(m.Run())
 	}
 	inst, err := Acquire(dir, func(req Request) Info {
 		return Info{PID: os.Getpid(), Port: childPort, Version: "child " + strings.Join(req.Args, " ")}
@@ -342,11 +342,11 @@ func TestChildProcess(t *testing.T) {
 // it holds the lock. The child is killed when the test ends.
 func startChild(t *testing.T, dir string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childDirEnv+"="+dir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	// Holding the pipe open keeps the child alive; see TestChildProcess.
+	// Holding the pipe open keeps the child alive; see TestMain.
 	if _, err := cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
