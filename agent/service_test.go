@@ -926,6 +926,26 @@ func sameHandleSet(a, b []token.Handle) bool {
 	return true
 }
 
+// waitEvent reads events until one of type typ comes, and fails the test
+// when the channel closes or none comes within eventBound.
+func waitEvent(t *testing.T, events <-chan Event, typ string) Event {
+	t.Helper()
+	deadline := time.After(eventBound)
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatalf("events closed while waiting for %s", typ)
+			}
+			if e.Type == typ {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s event", typ)
+		}
+	}
+}
+
 func TestEvents(t *testing.T) {
 	svcFx.steer.Set(t, p11fault.Control{Present: true})
 	h := newSvcHarness(t, nil)
@@ -936,23 +956,7 @@ func TestEvents(t *testing.T) {
 	if _, err := h.agent.ListCertificates(ctx, webCaller(), CertificateFilter{}); err != nil {
 		t.Fatal(err)
 	}
-	expect := func(typ string) Event {
-		t.Helper()
-		deadline := time.After(eventBound)
-		for {
-			select {
-			case e, ok := <-events:
-				if !ok {
-					t.Fatalf("events closed while waiting for %s", typ)
-				}
-				if e.Type == typ {
-					return e
-				}
-			case <-deadline:
-				t.Fatalf("no %s event", typ)
-			}
-		}
-	}
+	expect := func(typ string) Event { t.Helper(); return waitEvent(t, events, typ) }
 	if err := svcFx.steer.Write(p11fault.Control{Present: false}); err != nil {
 		t.Fatal(err)
 	}

@@ -188,23 +188,7 @@ func TestPINSessionEndsWhenTokenRemoved(t *testing.T) {
 	events := h.agent.Events(ctx)
 	signedHash(t, h, "trước")
 
-	expect := func(typ string) {
-		t.Helper()
-		deadline := time.After(eventBound)
-		for {
-			select {
-			case e, ok := <-events:
-				if !ok {
-					t.Fatalf("events closed while waiting for %s", typ)
-				}
-				if e.Type == typ {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %s event", typ)
-			}
-		}
-	}
+	expect := func(typ string) { t.Helper(); waitEvent(t, events, typ) }
 	if err := svcFx.steer.Write(p11fault.Control{Present: false}); err != nil {
 		t.Fatal(err)
 	}

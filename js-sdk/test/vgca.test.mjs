@@ -12,6 +12,7 @@ import vm from "node:vm";
 import { after, before, describe, test } from "node:test";
 import { connect } from "../dist/kyso.mjs";
 import * as env from "./env.mjs";
+import { parseMultipart } from "./multipart.mjs";
 
 const bundle = readFileSync(new URL("../dist/vgcaplugin-compat.js", import.meta.url), "utf8");
 
@@ -58,31 +59,6 @@ function call(p, fn, arg) {
       }
     });
   });
-}
-
-// The parts of a multipart/form-data body: [{name, filename, type, data}].
-function parseMultipart(body, contentType) {
-  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
-  assert.ok(boundary, `no boundary in ${contentType}`);
-  const delim = Buffer.from("--" + (boundary[1] || boundary[2]));
-  const parts = [];
-  let pos = body.indexOf(delim);
-  while (pos >= 0) {
-    const start = pos + delim.length;
-    if (body.subarray(start, start + 2).toString() === "--") break;
-    const next = body.indexOf(delim, start);
-    const part = body.subarray(start + 2, next - 2);
-    const sep = part.indexOf("\r\n\r\n");
-    const head = part.subarray(0, sep).toString();
-    parts.push({
-      name: /name="([^"]*)"/.exec(head)?.[1],
-      filename: /filename="([^"]*)"/.exec(head)?.[1],
-      type: /content-type:\s*(\S+)/i.exec(head)?.[1],
-      data: new Uint8Array(part.subarray(sep + 4)),
-    });
-    pos = next;
-  }
-  return parts;
 }
 
 // ---- The DMS: documents by id, the latest upload replacing the file ----
