@@ -129,9 +129,25 @@ func (c *cli) parse(fs *flag.FlagSet, name string, args []string) (int, bool) {
 // parseArgs is parse for commands that take exactly n positional
 // arguments.
 func (c *cli) parseArgs(fs *flag.FlagSet, name string, args []string, n int) (int, bool) {
-	// The flag package calls Usage itself on -help and on a bad flag: the
-	// help is printed here once, and only when asked for; a bad flag gets
-	// the one-line usage error.
+	if code, done := c.parseFlags(fs, name, args); done {
+		return code, true
+	}
+	switch {
+	case n == 0 && fs.NArg() > 0:
+		c.usageError(name, "unexpected argument: "+strings.Join(fs.Args(), " "))
+		return exitUsage, true
+	case fs.NArg() != n:
+		c.usageError(name, c.lang.T("cli.args.count", n, fs.NArg()))
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+// parseFlags parses args into fs, leaving the positional arguments to the
+// caller. The flag package calls Usage itself on -help and on a bad flag:
+// the help is printed here once, and only when asked for; a bad flag gets
+// the one-line usage error.
+func (c *cli) parseFlags(fs *flag.FlagSet, name string, args []string) (int, bool) {
 	usage := fs.Usage
 	fs.Usage = func() {}
 	err := fs.Parse(args)
@@ -142,14 +158,6 @@ func (c *cli) parseArgs(fs *flag.FlagSet, name string, args []string, n int) (in
 	}
 	if err != nil {
 		c.usageError(name, err.Error())
-		return exitUsage, true
-	}
-	switch {
-	case n == 0 && fs.NArg() > 0:
-		c.usageError(name, "unexpected argument: "+strings.Join(fs.Args(), " "))
-		return exitUsage, true
-	case fs.NArg() != n:
-		c.usageError(name, c.lang.T("cli.args.count", n, fs.NArg()))
 		return exitUsage, true
 	}
 	return 0, false

@@ -71,23 +71,10 @@ func runService(c *cli, args []string) int {
 		"với --system trên Linux, cho đóng gói và kiểm thử: ghi vào thư mục này thay cho /",
 		"with --system on Linux, for packaging and tests: write under this folder instead of /"}))
 
-	// Flags may come before or after the subcommand, so the flags are
-	// parsed twice. The flag package itself would print the usage on -help
-	// and on every bad flag; it is shown here once, for -help only.
+	// Flags may come before or after the subcommand: they are parsed
+	// twice.
+	parse := func(args []string) (int, bool) { return c.parseFlags(flags, "service", args) }
 	usage := flags.Usage
-	flags.Usage = func() {}
-	parse := func(args []string) (int, bool) {
-		err := flags.Parse(args)
-		if errors.Is(err, flag.ErrHelp) {
-			usage()
-			return exitOK, true
-		}
-		if err != nil {
-			c.usageError("service", err.Error())
-			return exitUsage, true
-		}
-		return 0, false
-	}
 	// After "--" come kyso serve's flags, for install --system.
 	var serveArgs []string
 	dashdash := false
