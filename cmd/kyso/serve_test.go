@@ -1194,28 +1194,37 @@ func TestServe(t *testing.T) {
 					t.Errorf("the main server logged or audited no signature")
 				}
 			}
-			err := filepath.WalkDir(s.state, func(path string, d os.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				data, err := os.ReadFile(path)
-				if err != nil {
-					return err
-				}
-				files++
-				for _, pin := range []string{servePIN, serveWrongPIN, serveSOPIN} {
-					if bytes.Contains(data, []byte(pin)) {
-						t.Errorf("%s contains the PIN %q", path, pin)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			files += s.checkNoPIN(t, servePIN, serveWrongPIN, serveSOPIN)
 		}
 		t.Logf("searched %d files of %d servers", files, len(servers))
 	})
+}
+
+// checkNoPIN fails the test for every file of the server's state that
+// holds one of pins, and returns how many files it searched.
+func (s *kysoServer) checkNoPIN(t *testing.T, pins ...string) int {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(s.state, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, pin := range pins {
+			if bytes.Contains(data, []byte(pin)) {
+				t.Errorf("%s contains the PIN %q", path, pin)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // wantRefused dials and expects the handshake refused with status and the

@@ -219,25 +219,7 @@ func TestServeUnattended(t *testing.T) {
 	t.Run("PINHygiene", func(t *testing.T) {
 		files := 0
 		for _, s := range servers {
-			err := filepath.WalkDir(s.state, func(path string, d os.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				data, err := os.ReadFile(path)
-				if err != nil {
-					return err
-				}
-				files++
-				for _, pin := range []string{servePIN, serveWrongPIN} {
-					if bytes.Contains(data, []byte(pin)) {
-						t.Errorf("%s contains the PIN %q", path, pin)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			files += s.checkNoPIN(t, servePIN, serveWrongPIN)
 		}
 		if files == 0 {
 			t.Fatal("no file searched")
