@@ -613,6 +613,17 @@ func signPDF(t *testing.T, c *wsClient, name string, in []byte, opts map[string]
 // all valid with a trusted certificate, the last one covering the file.
 func (f *serveFixture) checkPdfsig(t *testing.T, name string, pdf []byte, want int) {
 	t.Helper()
+	for _, s := range f.pdfsig(t, name, pdf, want) {
+		if !s.Valid || !s.CertValid {
+			t.Errorf("pdfsig on %s:\n%s", name, s.Raw)
+		}
+	}
+}
+
+// pdfsig runs poppler's pdfsig on pdf and returns its signatures, failing
+// unless there are want of them and the last one covers the file.
+func (f *serveFixture) pdfsig(t *testing.T, name string, pdf []byte, want int) []pdfcheck.PdfsigSignature {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, pdf, 0o644); err != nil {
 		t.Fatal(err)
@@ -621,14 +632,10 @@ func (f *serveFixture) checkPdfsig(t *testing.T, name string, pdf []byte, want i
 	if len(sigs) != want {
 		t.Fatalf("pdfsig sees %d signatures in %s, want %d", len(sigs), name, want)
 	}
-	for _, s := range sigs {
-		if !s.Valid || !s.CertValid {
-			t.Errorf("pdfsig on %s:\n%s", name, s.Raw)
-		}
-	}
 	if !sigs[len(sigs)-1].TotalDocumentSigned {
 		t.Errorf("pdfsig: the last signature of %s does not cover the whole file:\n%s", name, sigs[len(sigs)-1].Raw)
 	}
+	return sigs
 }
 
 // checkIntact checks every signature of pdf with pades.CheckSignatures.
